@@ -1,0 +1,1 @@
+"""satudata: the Satu Data Kemiskinan warehouse (Dagster code location)."""

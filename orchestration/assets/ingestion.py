@@ -1,0 +1,58 @@
+"""Ingestion assets: landing → archive → validation → raw tables of the build file."""
+
+from collections import Counter
+
+import dagster as dg
+
+from ..ingest.pipeline import Ingestor
+from ..resources import SatudataResource
+
+RAW_TABLES = {
+    "submissions": "The submission register: one row per submission received (unit, period, "
+    "dikirim_pada, status accepted / superseded / quarantined, counts, report path).",
+    "households": "Accepted keluarga rows; No. KK and NIK replaced by HMAC pseudonyms, names dropped.",
+    "members": "Accepted anggota rows; NIK and No. KK pseudonymised, names dropped.",
+    "receipts": "Accepted bantuan rows (social-assistance receipts), pseudonymised.",
+    "rejects": "Every rejected (row, column): line, value (personal data pseudonymised), reason code.",
+}
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            dg.AssetKey(["raw", name]),
+            description=description,
+            group_name="ingestion",
+            owners=["team:data-engineering"],
+            kinds={"duckdb", "python"},
+            skippable=True,
+        )
+        for name, description in RAW_TABLES.items()
+    ],
+    can_subset=False,
+)
+def raw_submissions(context: dg.AssetExecutionContext, satudata: SatudataResource):
+    """Ingest every ready submission in ``landing/``: archive its bytes (SHA-256), validate
+    every row against the submission contract, load accepted rows (pseudonymised) into
+    ``warehouse/build.duckdb``, quarantine what cannot be trusted, write operator reports."""
+    settings = satudata.settings()
+    outcomes = Ingestor(settings).run()
+    by_status = Counter(o.status for o in outcomes)
+    for outcome in outcomes:
+        context.log.info(
+            f"{outcome.landing_name}: {outcome.status}"
+            + (f" ({outcome.reason_code}: {outcome.detail})" if outcome.reason_code else "")
+            + (f", report {outcome.report_path}" if outcome.report_path else "")
+        )
+    summary = {
+        "submissions_processed": len(outcomes),
+        **{f"submissions_{status}": count for status, count in sorted(by_status.items())},
+        "reports": dg.MetadataValue.json(
+            [
+                {"landing": o.landing_name, "status": o.status, "report": o.report_path}
+                for o in outcomes
+            ]
+        ),
+    }
+    for name in RAW_TABLES:
+        yield dg.MaterializeResult(asset_key=dg.AssetKey(["raw", name]), metadata=summary)

@@ -1,0 +1,17 @@
+"""The code location: gathers assets, jobs, schedules, sensors and resources."""
+
+import dagster as dg
+
+from .assets import ingestion
+from .jobs import ingest_job, nightly_job
+from .resources import SatudataResource
+from .schedules import nightly_schedule
+from .sensors import landing_sensor
+
+defs = dg.Definitions(
+    assets=dg.load_assets_from_modules([ingestion]),
+    jobs=[ingest_job, nightly_job],
+    schedules=[nightly_schedule],
+    sensors=[landing_sensor],
+    resources={"satudata": SatudataResource()},
+)

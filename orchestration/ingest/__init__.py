@@ -1,0 +1,1 @@
+"""Submission ingestion: pure Python + DuckDB, no Dagster imports."""

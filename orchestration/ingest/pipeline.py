@@ -1,0 +1,447 @@
+"""One submission from landing to the build DuckDB file.
+
+archive (bytes, by SHA-256) → manifest → read tables → validate → decide
+(accepted / superseded / quarantined) → load in one transaction → report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import duckdb
+
+from ..settings import Settings
+from . import reader
+from .contract import (
+    REJECT_SHARE_LIMIT,
+    SCHEMA,
+    TABLES,
+    QuarantineError,
+    required_columns,
+)
+from .report import build_report, reject_entry, write_report
+from .store import build_lock, connect_build, install_reference, submitting_units
+from .validate import Context, accepted_filter, validate
+
+log = logging.getLogger(__name__)
+WITA = ZoneInfo("Asia/Makassar")
+PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+@dataclass
+class Outcome:
+    submission_id: str
+    landing_name: str
+    status: str  # accepted | superseded | quarantined | duplicate
+    unit_code: str | None = None
+    period: str | None = None
+    reason_code: str | None = None
+    detail: str | None = None
+    counts: dict = field(default_factory=dict)
+    rows_rejected: int = 0
+    report_path: str | None = None
+
+
+class Pseudonymiser:
+    """HMAC-SHA256 in DuckDB SQL: sha256(K^opad || sha256(K^ipad || m)).
+
+    The key's pads travel only as statement parameters: never in SQL text or a table.
+    """
+
+    def __init__(self, key: bytes):
+        if len(key) > 64:
+            import hashlib
+
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(64, b"\0")
+        self.params = {
+            "ipad": bytes(b ^ 0x36 for b in key),
+            "opad": bytes(b ^ 0x5C for b in key),
+        }
+
+    @staticmethod
+    def sql(expr: str) -> str:
+        return f"case when {expr} is not null then sha256($opad || unhex(sha256($ipad || encode({expr})))) end"
+
+
+def normalise_unit_code(raw: object) -> str | None:
+    if not isinstance(raw, str):
+        return None
+    code = raw.strip()
+    digits = code.replace(".", "")
+    if not digits.isdigit() or len(digits) not in (2, 4, 6, 10):
+        return None
+    parts = [digits[:2], digits[2:4], digits[4:6], digits[6:]]
+    return ".".join(p for p in parts if p)
+
+
+@dataclass
+class Manifest:
+    unit_code: str
+    period: str
+    period_start: dt.date
+    period_end: dt.date
+    submitted_at: dt.datetime
+    raw: dict
+
+
+def parse_manifest(raw: dict, units: dict[str, str], now: dt.datetime) -> Manifest:
+    for key in ("kode_wilayah", "periode", "dikirim_pada"):
+        if raw.get(key) in (None, ""):
+            raise QuarantineError("MANIFEST_INVALID", f"manifest.json has no {key}")
+    sent_text = raw["dikirim_pada"]
+    try:
+        submitted_at = dt.datetime.fromisoformat(str(sent_text))
+    except ValueError as exc:
+        raise QuarantineError(
+            "MANIFEST_INVALID", f"dikirim_pada {sent_text!r} is not ISO 8601"
+        ) from exc
+    if submitted_at.tzinfo is None:
+        raise QuarantineError(
+            "MANIFEST_INVALID", f"dikirim_pada {sent_text!r} has no UTC offset (WITA is +08:00)"
+        )
+    unit = normalise_unit_code(raw["kode_wilayah"])
+    if unit is None or unit not in units:
+        raise QuarantineError(
+            "UNIT_NOT_REGISTERED", f"kode_wilayah {raw['kode_wilayah']!r} is not a registered unit"
+        )
+    match = PERIOD_RE.match(str(raw["periode"]).strip())
+    if not match:
+        raise QuarantineError("PERIOD_INVALID", f"periode {raw['periode']!r} is not YYYY-MM")
+    year, month = int(match[1]), int(match[2])
+    start = dt.date(year, month, 1)
+    end = (start + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+    today = now.astimezone(WITA).date()
+    if start > today:
+        raise QuarantineError("PERIOD_INVALID", f"periode {raw['periode']} is in the future")
+    return Manifest(unit, f"{year:04d}-{month:02d}", start, end, submitted_at, raw)
+
+
+def read_tables(
+    con: duckdb.DuckDBPyConnection, folder: Path, workdir: Path
+) -> dict[str, reader.SourceTable]:
+    wanted = {t: [c.name for c in SCHEMA[t]] for t in TABLES}
+    csvs = {t: reader.find_case_insensitive(folder, f"{t}.csv") for t in TABLES}
+    workbooks = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".xlsx")
+    if all(csvs.values()):
+        sources = {t: reader.read_csv_table(con, t, csvs[t], wanted[t], workdir) for t in TABLES}
+    elif workbooks and not any(csvs.values()):
+        identifiers = {t: {c.name for c in SCHEMA[t] if c.kind in ("kk", "nik")} for t in TABLES}
+        sources = reader.read_xlsx_tables(con, workbooks[0], wanted, identifiers)
+    else:
+        missing = [f"{t}.csv" for t, p in csvs.items() if p is None]
+        raise QuarantineError(
+            "FILE_MISSING",
+            f"missing {', '.join(missing)} (or one .xlsx with sheets keluarga, anggota, bantuan)",
+        )
+    for table, source in sources.items():
+        absent = [c for c in required_columns(table) if c not in source.columns]
+        if absent:
+            raise QuarantineError(
+                "COLUMN_MISSING", f"{source.file}: missing column(s) {', '.join(absent)}"
+            )
+    if sources["keluarga"].rows == 0:
+        raise QuarantineError("KELUARGA_EMPTY", f"{sources['keluarga'].file} has no data rows")
+    return sources
+
+
+LOAD_SQL = {
+    "households": """
+        insert into raw.households
+        select $sid, line, {p_kk}, {p_head}, v_kode_desa, v_jumlah_anggota, v_pengeluaran_per_kapita,
+               v_desil, v_tanggal_verifikasi
+        from chk_keluarga where {ok}
+    """,
+    "members": """
+        insert into raw.members
+        select $sid, line, {p_nik}, {p_kk}, v_jenis_kelamin,
+               case when sd_nik_day(v_nik) > 40 then 'P' else 'L' end,
+               v_tanggal_lahir, v_status_pekerjaan, v_lapangan_usaha
+        from chk_anggota where {ok}
+    """,
+    "receipts": """
+        insert into raw.receipts
+        select $sid, line, {p_kk}, {p_nik}, v_kode_program, v_tanggal_salur, v_nilai
+        from chk_bantuan where {ok}
+    """,
+}
+RAW_OF = {"households": "keluarga", "members": "anggota", "receipts": "bantuan"}
+
+
+class Ingestor:
+    """Ingests the ready submissions of ``landing/`` into ``warehouse/build.duckdb``."""
+
+    def __init__(self, settings: Settings, now: dt.datetime | None = None):
+        self.settings = settings.ensure()
+        self.now = now
+        self.units = submitting_units()
+        self.pseudo = Pseudonymiser(settings.pseudonym_key())
+
+    def run(self) -> list[Outcome]:
+        outcomes = []
+        with build_lock(self.settings):
+            con = connect_build(self.settings)
+            try:
+                install_reference(con)
+                for entry in reader.discover(self.settings.landing):
+                    outcomes.append(self.ingest(con, entry))
+            finally:
+                con.close()
+        return outcomes
+
+    # -- one submission ---------------------------------------------------------------------
+    def ingest(self, con: duckdb.DuckDBPyConnection, entry: Path) -> Outcome:
+        now = self.now or dt.datetime.now(dt.UTC)
+        received = reader.archive_submission(entry, self.settings.archive, now)
+        sid = received.submission_id
+        known = con.execute(
+            "select status from raw.submissions where submission_id = ?", [sid]
+        ).fetchone()
+        if known:
+            log.info(
+                "%s: already received as %s (%s); nothing to do", entry.name, sid[:12], known[0]
+            )
+            self._remove(entry)
+            return Outcome(sid, entry.name, "duplicate")
+
+        workdir = Path(tempfile.mkdtemp(prefix="ingest-", dir=self._tmp()))
+        manifest: Manifest | None = None
+        sources: dict[str, reader.SourceTable] = {}
+        manifest_raw: dict = {}
+        try:
+            try:
+                folder = reader.unpack(received, workdir)
+                manifest_raw = reader.read_manifest(folder)
+                manifest = parse_manifest(manifest_raw, self.units, now)
+                sources = read_tables(con, folder, workdir)
+                ctx = Context(
+                    manifest.unit_code,
+                    manifest.period_start,
+                    manifest.period_end,
+                    manifest.submitted_at.date(),
+                )
+                validate(con, ctx)
+                counts = self._counts(con, sources)
+                too_many = [
+                    t
+                    for t in ("keluarga", "anggota")
+                    if counts[t]["rows"]
+                    and counts[t]["rejected"] / counts[t]["rows"] > REJECT_SHARE_LIMIT
+                ]
+                if too_many:
+                    share = ", ".join(
+                        f"{t}: {counts[t]['rejected']} of {counts[t]['rows']} rows"
+                        for t in too_many
+                    )
+                    raise QuarantineError("TOO_MANY_REJECTS", f"rejected {share}")
+                quarantine = None
+            except QuarantineError as exc:
+                quarantine = exc
+                counts = self._counts(con, sources) if self._has_rejects(con, sources) else {}
+            return self._record(
+                con, received, manifest, manifest_raw, sources, counts, quarantine, now
+            )
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+            for name in ("rejects", *(f"{p}_{t}" for p in ("src", "chk") for t in TABLES)):
+                con.execute(f"drop table if exists {name}")
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _tmp(self) -> Path:
+        path = self.settings.home / "tmp"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @staticmethod
+    def _has_rejects(con: duckdb.DuckDBPyConnection, sources: dict) -> bool:
+        if len(sources) != len(TABLES):
+            return False
+        return bool(
+            con.execute(
+                "select count(*) from duckdb_tables() where table_name = 'rejects' and temporary"
+            ).fetchone()[0]
+        )
+
+    @staticmethod
+    def _counts(con: duckdb.DuckDBPyConnection, sources: dict) -> dict:
+        counts = {}
+        for table, source in sources.items():
+            rejected = con.execute(
+                "select count(distinct line) from rejects where table_name = ?", [table]
+            ).fetchone()[0]
+            counts[table] = {
+                "file": source.file,
+                "format": source.fmt,
+                "encoding": source.encoding,
+                "delimiter": source.delimiter,
+                "rows": source.rows,
+                "accepted": source.rows - rejected,
+                "rejected": rejected,
+                "ignored_columns": source.ignored_columns,
+            }
+        return counts
+
+    def _decide(self, con, manifest: Manifest) -> tuple[str, str | None, str | None]:
+        """(status of the new submission, submission it supersedes, submission that supersedes it)."""
+        current = con.execute(
+            "select submission_id, submitted_at from raw.submissions "
+            "where unit_code = ? and period = ? and status = 'accepted'",
+            [manifest.unit_code, manifest.period],
+        ).fetchone()
+        if current is None:
+            return "accepted", None, None
+        if manifest.submitted_at > current[1]:
+            return "accepted", current[0], None
+        return "superseded", None, current[0]
+
+    def _record(
+        self, con, received, manifest, manifest_raw, sources, counts, quarantine, now
+    ) -> Outcome:
+        sid = received.submission_id
+        unit = manifest.unit_code if manifest else reader_unit(manifest_raw)
+        period = manifest.period if manifest else None
+        status, replaces, replaced_by = (
+            ("quarantined", None, None) if quarantine else self._decide(con, manifest)
+        )
+        rejects = []
+        if counts:
+            rejects = [
+                reject_entry(*row)
+                for row in con.execute(
+                    "select table_name, line, column_name, value, reason_code, personal from rejects "
+                    "order by table_name, line, column_name"
+                ).fetchall()
+            ]
+        label = f"{unit or 'unknown'}_{period or 'unknown'}_{sid[:12]}"
+        report_dir = self.settings.reports / (unit or "unknown") / (period or "unknown")
+        report = build_report(
+            submission_id=sid,
+            landing_name=received.entry.name,
+            received_at=now.isoformat(),
+            unit_code=unit,
+            unit_name=self.units.get(unit or ""),
+            period=period,
+            submitted_at=manifest.submitted_at.isoformat()
+            if manifest
+            else manifest_raw.get("dikirim_pada"),
+            petugas=manifest_raw.get("petugas"),
+            status=status,
+            reason_code=quarantine.cause if quarantine else None,
+            detail=quarantine.detail if quarantine else None,
+            superseded_by=replaced_by,
+            files=[{k: f[k] for k in ("path", "sha256", "size")} for f in received.files],
+            tables=counts,
+            rejects=rejects,
+        )
+        report_path = report_dir / f"{label}.json"
+        rows_rejected = sum(c["rejected"] for c in counts.values())
+        con.execute("begin transaction")
+        try:
+            if status != "quarantined":
+                for raw_table, sql in LOAD_SQL.items():
+                    con.execute(
+                        sql.format(
+                            p_kk=self.pseudo.sql("v_no_kk"),
+                            p_nik=self.pseudo.sql("v_nik"),
+                            p_head=self.pseudo.sql("v_nik_kepala"),
+                            ok=accepted_filter(RAW_OF[raw_table]),
+                        ),
+                        {"sid": sid, **self.pseudo.params},
+                    )
+            if replaces:
+                con.execute(
+                    "update raw.submissions set status = 'superseded', superseded_by = ? "
+                    "where submission_id = ?",
+                    [sid, replaces],
+                )
+            if counts:
+                con.execute(
+                    "insert into raw.rejects select $sid, table_name, line, column_name, "
+                    "case when column_name in ('nama', 'nama_kepala') then null "  # names: never kept
+                    f"when personal then {self.pseudo.sql('value')} else value end, reason_code "
+                    "from rejects",
+                    {"sid": sid, **self.pseudo.params},
+                )
+            count = {t: counts.get(t, {}) for t in TABLES}
+            con.execute(
+                "insert into raw.submissions values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    sid,
+                    received.entry.name,
+                    next((s.fmt for s in sources.values()), None),
+                    unit,
+                    period,
+                    manifest.submitted_at if manifest else None,
+                    now,
+                    status,
+                    quarantine.cause if quarantine else None,
+                    quarantine.detail if quarantine else None,
+                    replaced_by,
+                    count["keluarga"].get("rows"),
+                    count["keluarga"].get("accepted") if status != "quarantined" else 0,
+                    count["anggota"].get("rows"),
+                    count["anggota"].get("accepted") if status != "quarantined" else 0,
+                    count["bantuan"].get("rows"),
+                    count["bantuan"].get("accepted") if status != "quarantined" else 0,
+                    rows_rejected,
+                    str(report_path),
+                ],
+            )
+            con.execute("commit")
+        except Exception:
+            con.execute("rollback")
+            raise
+        write_report(report, report_dir, label)
+        if status == "quarantined":
+            target = self.settings.quarantine / label
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(received.entry), target / received.entry.name)
+            write_report(report, target, "laporan_validasi_validation_report")
+            log.warning(
+                "%s: quarantined (%s) %s", received.entry.name, quarantine.cause, quarantine.detail
+            )
+        else:
+            self._remove(received.entry)
+            log.info(
+                "%s: %s, unit %s period %s, %d rows rejected",
+                received.entry.name,
+                status,
+                unit,
+                period,
+                rows_rejected,
+            )
+        return Outcome(
+            sid,
+            received.entry.name,
+            status,
+            unit,
+            period,
+            quarantine.cause if quarantine else None,
+            quarantine.detail if quarantine else None,
+            counts,
+            rows_rejected,
+            str(report_path),
+        )
+
+    @staticmethod
+    def _remove(entry: Path) -> None:
+        """The bytes are archived: the landing copy can go."""
+        if entry.is_dir():
+            shutil.rmtree(entry)
+        elif entry.exists():
+            entry.unlink()
+
+
+def reader_unit(manifest_raw: dict) -> str | None:
+    return normalise_unit_code(manifest_raw.get("kode_wilayah")) if manifest_raw else None
+
+
+def ingest_landing(settings: Settings, now: dt.datetime | None = None) -> list[Outcome]:
+    return Ingestor(settings, now).run()

@@ -1,0 +1,377 @@
+"""Find submissions in ``landing/``, archive their bytes, read their tables into DuckDB.
+
+Everything is read as text: the rules of :mod:`validate` decide what a value means.
+CSV files are read by DuckDB itself (after transcoding Windows-1252 to UTF-8, which
+DuckDB's own ``latin-1`` reader cannot do); workbooks by python-calamine.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+import shutil
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from .contract import TABLES, QuarantineError
+
+CHUNK = 4 * 1024 * 1024
+IGNORED_NAMES = {".ds_store", "thumbs.db", "desktop.ini"}
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# --- discovery ---------------------------------------------------------------------------------
+
+
+def is_ready(entry: Path) -> bool:
+    """A folder is ready once its manifest is written (upload tools write it last);
+    a zip once its central directory is complete (a zip being uploaded is not a zip yet)."""
+    if entry.name.startswith("."):
+        return False
+    if entry.is_dir():
+        return (entry / "manifest.json").is_file()
+    if entry.is_file() and entry.suffix.lower() == ".zip":
+        return zipfile.is_zipfile(entry)
+    return False
+
+
+def discover(landing: Path) -> list[Path]:
+    """Submissions ready in ``landing/``, oldest first."""
+    if not landing.is_dir():
+        return []
+    ready = [entry for entry in landing.iterdir() if is_ready(entry)]
+    return sorted(ready, key=lambda p: (p.stat().st_mtime, p.name))
+
+
+def pending_fingerprint(landing: Path) -> str:
+    """A cheap key of what is waiting (names, sizes, mtimes): the sensor's run key."""
+    digest = hashlib.sha256()
+    for entry in discover(landing):
+        files = [entry] if entry.is_file() else sorted(p for p in entry.rglob("*") if p.is_file())
+        for path in files:
+            stat = path.stat()
+            digest.update(
+                f"{path.relative_to(landing)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode()
+            )
+    return digest.hexdigest()
+
+
+# --- archive -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Received:
+    """One submission as received: its files archived, its id fixed by their bytes."""
+
+    entry: Path
+    submission_id: str
+    files: list[dict] = field(default_factory=list)  # relpath, sha256, size, archived_path
+
+    @property
+    def kind(self) -> str:
+        return "zip" if self.entry.is_file() else "folder"
+
+
+def _archive_object(path: Path, archive: Path) -> tuple[str, Path]:
+    sha = sha256_file(path)
+    target = archive / "objects" / sha[:2] / sha
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(".partial")
+        shutil.copyfile(path, partial)
+        partial.replace(target)
+    return sha, target
+
+
+def archive_submission(entry: Path, archive: Path, received_at: dt.datetime) -> Received:
+    """Copy every file byte for byte into the content-addressed archive, before anything else.
+
+    The submission id is the SHA-256 of the zip, or of the folder's sorted file listing
+    (relative path and SHA-256 of each file): the same bytes give the same id.
+    """
+    if entry.is_file():
+        paths = [(entry.name, entry)]
+    else:
+        paths = sorted(
+            (str(p.relative_to(entry)), p)
+            for p in entry.rglob("*")
+            if p.is_file() and p.name.lower() not in IGNORED_NAMES
+        )
+    files = []
+    for relpath, path in paths:
+        sha, target = _archive_object(path, archive)
+        files.append(
+            {"path": relpath, "sha256": sha, "size": path.stat().st_size, "archived": str(target)}
+        )
+    if entry.is_file():
+        submission_id = files[0]["sha256"]
+    else:
+        listing = "".join(f"{f['path']}\t{f['sha256']}\n" for f in files)
+        submission_id = hashlib.sha256(listing.encode()).hexdigest()
+    record = archive / "submissions" / f"{submission_id}.json"
+    if not record.exists():
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(
+            json.dumps(
+                {
+                    "submission_id": submission_id,
+                    "landing_name": entry.name,
+                    "kind": "zip" if entry.is_file() else "folder",
+                    "received_at": received_at.isoformat(),
+                    "files": files,
+                },
+                indent=2,
+            )
+        )
+    return Received(entry=entry, submission_id=submission_id, files=files)
+
+
+# --- opening a submission --------------------------------------------------------------------
+
+
+def unpack(received: Received, workdir: Path) -> Path:
+    """The folder that holds the submission's files (a zip is extracted into ``workdir``)."""
+    if received.kind == "folder":
+        return received.entry
+    target = workdir / "unzipped"
+    try:
+        with zipfile.ZipFile(received.entry) as archive:
+            for member in archive.infolist():
+                name = Path(member.filename)
+                if member.is_dir() or name.is_absolute() or ".." in name.parts:
+                    continue
+                if name.parts[0] == "__MACOSX" or name.name.lower() in IGNORED_NAMES:
+                    continue
+                out = target / name
+                out.parent.mkdir(parents=True, exist_ok=True)
+                with archive.open(member) as src, open(out, "wb") as dst:
+                    shutil.copyfileobj(src, dst, CHUNK)
+    except (zipfile.BadZipFile, OSError, RuntimeError) as exc:
+        raise QuarantineError("FILE_UNREADABLE", f"zip cannot be extracted: {exc}") from exc
+    if not target.exists():
+        raise QuarantineError("MANIFEST_MISSING", "the zip is empty")
+    if (target / "manifest.json").exists():
+        return target
+    children = [p for p in target.iterdir()]
+    if len(children) == 1 and children[0].is_dir():
+        return children[0]
+    return target
+
+
+def find_case_insensitive(folder: Path, name: str) -> Path | None:
+    for path in folder.iterdir():
+        if path.is_file() and path.name.strip().lower() == name:
+            return path
+    return None
+
+
+def read_manifest(folder: Path) -> dict:
+    path = find_case_insensitive(folder, "manifest.json")
+    if path is None:
+        raise QuarantineError("MANIFEST_MISSING", "manifest.json not found")
+    try:
+        raw = path.read_bytes()
+        manifest = json.loads(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise QuarantineError(
+            "MANIFEST_INVALID", f"manifest.json is not valid JSON: {exc}"
+        ) from exc
+    if not isinstance(manifest, dict):
+        raise QuarantineError("MANIFEST_INVALID", "manifest.json must be a JSON object")
+    return manifest
+
+
+# --- tables ------------------------------------------------------------------------------------
+
+
+@dataclass
+class SourceTable:
+    table: str
+    file: str
+    fmt: str  # csv | xlsx
+    encoding: str | None = None
+    delimiter: str | None = None
+    columns: list[str] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+    rows: int = 0
+
+
+def normalise_header(name: object) -> str:
+    return str(name if name is not None else "").replace("\ufeff", "").strip().lower()
+
+
+def _check_not_binary(path: Path) -> None:
+    with open(path, "rb") as handle:
+        head = handle.read(65536)
+    if head.startswith(b"PK\x03\x04") or b"\x00" in head:
+        raise QuarantineError("FILE_UNREADABLE", f"{path.name} is a binary file, not CSV text")
+
+
+def _utf8_or_transcode(path: Path, workdir: Path) -> tuple[Path, str]:
+    """UTF-8 files are read in place; Windows-1252 ones are transcoded to UTF-8 first."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(CHUNK):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        return path, "utf-8"
+    except UnicodeDecodeError:
+        pass
+    target = workdir / f"{path.stem}.utf8.csv"
+    try:
+        with (
+            open(path, encoding="cp1252", newline="") as src,
+            open(target, "w", encoding="utf-8", newline="") as dst,
+        ):
+            shutil.copyfileobj(src, dst, CHUNK)
+    except UnicodeDecodeError as exc:
+        raise QuarantineError(
+            "FILE_UNREADABLE",
+            f"{path.name} is neither UTF-8 nor Windows-1252 text (byte {exc.start})",
+        ) from exc
+    return target, "windows-1252"
+
+
+def _header(path: Path) -> tuple[list[str], str]:
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        first = handle.readline()
+    if not first.strip():
+        raise QuarantineError("COLUMN_MISSING", f"{path.name} has no header line")
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    header = next(csv.reader(io.StringIO(first), delimiter=delimiter))
+    return [normalise_header(h) for h in header], delimiter
+
+
+def _project(
+    con: duckdb.DuckDBPyConnection, table: str, raw: str, header: list[str], wanted: list[str]
+) -> tuple[list[str], list[str]]:
+    """``src_<table>``: the wanted columns by name, plus ``line``."""
+    present, seen = {}, set()
+    for position, name in enumerate(header):
+        if name in seen and name in wanted:
+            raise QuarantineError("FILE_UNREADABLE", f"{table}: column {name!r} appears twice")
+        seen.add(name)
+        present.setdefault(name, position)
+    selected = [f'c{present[n]} as "{n}"' for n in wanted if n in present]
+    missing = [f'null::varchar as "{n}"' for n in wanted if n not in present]
+    con.execute(
+        f"create or replace temp table src_{table} as "
+        f"select line, {', '.join(selected + missing)} from {raw}"
+    )
+    con.execute(f"drop table if exists {raw}")
+    ignored = [h for h in header if h and h not in wanted]
+    return [n for n in wanted if n in present], ignored
+
+
+def read_csv_table(
+    con: duckdb.DuckDBPyConnection, table: str, path: Path, wanted: list[str], workdir: Path
+) -> SourceTable:
+    _check_not_binary(path)
+    readable, encoding = _utf8_or_transcode(path, workdir)
+    header, delimiter = _header(readable)
+    columns = {f"c{i}": "VARCHAR" for i in range(len(header))}
+    raw = f"raw_src_{table}"
+    try:
+        con.execute(
+            f"create or replace temp table {raw} as "
+            f"select * from read_csv($path, delim=$delim, quote='\"', escape='\"', header=true, "
+            f"auto_detect=false, columns=$columns, null_padding=true, encoding='utf-8')",
+            {"path": str(readable), "delim": delimiter, "columns": columns},
+        )
+        # rowid follows the file's order (insertion order is preserved): header is line 1
+        con.execute(f"create or replace temp table {raw} as select rowid + 2 as line, * from {raw}")
+    except duckdb.Error as exc:
+        first_line = str(exc).strip().splitlines()[0]
+        raise QuarantineError("FILE_UNREADABLE", f"{path.name}: {first_line}") from exc
+    found, ignored = _project(con, table, raw, header, wanted)
+    rows = con.execute(f"select count(*) from src_{table}").fetchone()[0]
+    return SourceTable(table, path.name, "csv", encoding, delimiter, found, ignored, rows)
+
+
+def _cell_text(value: object, is_identifier: bool) -> str | None:
+    """A workbook cell as the text an operator would have typed."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, int | float):
+        if is_identifier:
+            # a numeric cell cannot hold 16 digits: show it as Excel does (6.47402E+15),
+            # so the ID_NOT_TEXT rule rejects it instead of accepting a damaged number
+            return f"{float(value):.5E}"
+        if float(value).is_integer():
+            return str(int(value))
+        return repr(float(value))
+    return str(value)
+
+
+def read_xlsx_tables(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    wanted: dict[str, list[str]],
+    identifiers: dict[str, set[str]],
+) -> dict[str, SourceTable]:
+    from python_calamine import CalamineError, CalamineWorkbook
+
+    try:
+        workbook = CalamineWorkbook.from_path(str(path))
+    except (CalamineError, OSError, ValueError) as exc:
+        raise QuarantineError("FILE_UNREADABLE", f"{path.name}: {exc}") from exc
+    sheets = {normalise_header(name): name for name in workbook.sheet_names}
+    missing = [t for t in TABLES if t not in sheets]
+    if missing:
+        raise QuarantineError("FILE_MISSING", f"{path.name} has no sheet {', '.join(missing)}")
+    result = {}
+    for table in TABLES:
+        try:
+            rows = workbook.get_sheet_by_name(sheets[table]).to_python(skip_empty_area=False)
+        except (CalamineError, ValueError) as exc:
+            raise QuarantineError("FILE_UNREADABLE", f"{path.name}/{table}: {exc}") from exc
+        start = next(
+            (i for i, row in enumerate(rows) if any(c not in ("", None) for c in row)), None
+        )
+        if start is None:
+            raise QuarantineError("COLUMN_MISSING", f"{path.name}/{table} has no header row")
+        header = [normalise_header(h) for h in rows[start]]
+        ids = {i for i, name in enumerate(header) if name in identifiers[table]}
+        lines, columns = [], [[] for _ in header]
+        for index in range(start + 1, len(rows)):
+            row = rows[index]
+            if not any(c not in ("", None) for c in row):
+                continue
+            lines.append(index + 1)
+            for i in range(len(header)):
+                columns[i].append(_cell_text(row[i] if i < len(row) else None, i in ids))
+        arrow = pa.table(
+            {"line": pa.array(lines, pa.int64())}
+            | {f"c{i}": pa.array(col, pa.string()) for i, col in enumerate(columns)}
+        )
+        raw = f"raw_src_{table}"
+        con.register("xlsx_sheet", arrow)
+        con.execute(f"create or replace temp table {raw} as select * from xlsx_sheet")
+        con.unregister("xlsx_sheet")
+        found, ignored = _project(con, table, raw, header, wanted[table])
+        result[table] = SourceTable(
+            table, f"{path.name}#{table}", "xlsx", None, None, found, ignored, len(lines)
+        )
+    return result

@@ -1,0 +1,127 @@
+"""The build DuckDB file: its raw schema and the one-writer lock around it."""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from ..settings import SEEDS_DIR, Settings
+
+RAW_SCHEMA = """
+create schema if not exists raw;
+create table if not exists raw.submissions (
+    submission_id varchar primary key,   -- SHA-256 of the zip, or of the folder's file listing
+    landing_name varchar,                -- the folder or zip name as it arrived
+    source_format varchar,               -- csv | xlsx
+    unit_code varchar,                   -- kode_wilayah, dotted
+    period varchar,                      -- YYYY-MM
+    submitted_at timestamptz,            -- dikirim_pada
+    received_at timestamptz,
+    status varchar not null,             -- accepted | superseded | quarantined
+    reason_code varchar,                 -- quarantine cause
+    reason varchar,
+    superseded_by varchar,
+    households_received bigint, households_accepted bigint,
+    members_received bigint, members_accepted bigint,
+    receipts_received bigint, receipts_accepted bigint,
+    rows_rejected bigint,
+    report_path varchar
+);
+create table if not exists raw.households (
+    submission_id varchar not null,
+    line bigint not null,
+    household_key varchar not null,      -- HMAC-SHA256 of no_kk
+    head_person_key varchar not null,    -- HMAC-SHA256 of nik_kepala
+    village_code varchar not null,
+    household_size integer not null,
+    expenditure_per_capita bigint not null,
+    welfare_decile integer,
+    verified_on date
+);
+create table if not exists raw.members (
+    submission_id varchar not null,
+    line bigint not null,
+    person_key varchar not null,         -- HMAC-SHA256 of nik
+    household_key varchar not null,
+    sex varchar not null,                -- L | P as declared
+    nik_sex varchar not null,            -- L | P as encoded in the NIK (day > 40: P)
+    birth_date date not null,
+    employment_status varchar,
+    industry_section varchar
+);
+create table if not exists raw.receipts (
+    submission_id varchar not null,
+    line bigint not null,
+    household_key varchar not null,
+    person_key varchar,
+    program_code varchar not null,
+    disbursed_on date not null,
+    amount bigint not null
+);
+create table if not exists raw.rejects (
+    submission_id varchar not null,
+    table_name varchar not null,
+    line bigint not null,
+    column_name varchar not null,
+    value varchar,                       -- personal data pseudonymised (HMAC), names never kept
+    reason_code varchar not null
+);
+"""
+
+
+@contextmanager
+def build_lock(settings: Settings) -> Iterator[None]:
+    """DuckDB has one writer: every writer of build.duckdb holds this lock.
+
+    An OS file lock, so a writer killed with -9 releases it with its process.
+    """
+    settings.warehouse.mkdir(parents=True, exist_ok=True)
+    with open(settings.warehouse / ".build.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def connect_build(settings: Settings) -> duckdb.DuckDBPyConnection:
+    settings.warehouse.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(settings.build_db))
+    con.execute("set preserve_insertion_order = true")
+    tmp = settings.home / "tmp" / "duckdb"
+    tmp.mkdir(parents=True, exist_ok=True)
+    con.execute(f"set temp_directory = '{tmp}'")
+    con.execute(RAW_SCHEMA)
+    return con
+
+
+def read_reference_csv(name: str, seeds: Path = SEEDS_DIR) -> list[dict[str, str]]:
+    with open(seeds / name, encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def submitting_units(seeds: Path = SEEDS_DIR) -> dict[str, str]:
+    """unit_code -> unit_name, from the reference data (not code)."""
+    return {
+        row["unit_code"]: row["unit_name"]
+        for row in read_reference_csv("submitting_units.csv", seeds)
+    }
+
+
+def install_reference(con: duckdb.DuckDBPyConnection, seeds: Path = SEEDS_DIR) -> None:
+    """Temp tables of villages and program codes, read from the dbt seeds."""
+    con.execute(
+        "create or replace temp table ref_villages as select kode as code from "
+        "read_csv($p, all_varchar=true, header=true) where level = 'desa_kelurahan'",
+        {"p": str(seeds / "kaltim_regions.csv")},
+    )
+    con.execute(
+        "create or replace temp table ref_programs as select program_code as code from "
+        "read_csv($p, all_varchar=true, header=true)",
+        {"p": str(seeds / "programs.csv")},
+    )

@@ -1,0 +1,228 @@
+"""The contract's row rules as DuckDB SQL over the text tables ``src_<table>``.
+
+For each table it builds ``chk_<table>``: every column trimmed (``<col>``), parsed
+(``v_<col>``) and judged (``e_<col>``: a reason code or null), then collects one
+``rejects`` row per rejected (line, column). Accepted rows are those without any
+reason; ``DUPLICATE_KEY`` and ``ORPHAN`` need the whole table and are added after
+the per-row rules.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import duckdb
+
+from .contract import SCHEMA, Column
+
+MACROS = r"""
+create or replace temp macro sd_blank(c) as nullif(trim(c), '');
+create or replace temp macro sd_is16(c) as regexp_full_match(c, '[0-9]{16}');
+create or replace temp macro sd_numeric_id(c) as
+    regexp_full_match(c, '[0-9]+([.,][0-9]+)?[eE][+-]?[0-9]+');
+create or replace temp macro sd_nik_day(c) as try_cast(substr(c, 7, 2) as integer);
+create or replace temp macro sd_nik_ok(c) as
+    sd_is16(c)
+    and (sd_nik_day(c) between 1 and 31 or sd_nik_day(c) between 41 and 71)
+    and try_strptime(lpad((sd_nik_day(c) % 40)::varchar, 2, '0') || substr(c, 9, 4), '%d%m%y')
+        is not null;
+create or replace temp macro sd_int(c) as case
+    when regexp_full_match(c, '-?[0-9]{1,9}([.,]0+)?') then
+        try_cast(regexp_extract(c, '^-?[0-9]+') as bigint) end;
+create or replace temp macro sd_rp_body(c) as
+    regexp_replace(regexp_replace(upper(c), '^RP\.?', ''), '\s', '', 'g');
+create or replace temp macro sd_rupiah(c) as case
+    when regexp_full_match(sd_rp_body(c), '-?[0-9]+') then try_cast(sd_rp_body(c) as bigint)
+    when regexp_full_match(sd_rp_body(c), '-?[0-9]{1,3}(\.[0-9]{3})+(,00)?') then
+        try_cast(replace(regexp_replace(sd_rp_body(c), ',00$', ''), '.', '') as bigint)
+    when regexp_full_match(sd_rp_body(c), '-?[0-9]{1,3}(,[0-9]{3})+(\.00)?') then
+        try_cast(replace(regexp_replace(sd_rp_body(c), '\.00$', ''), ',', '') as bigint)
+    when regexp_full_match(sd_rp_body(c), '-?[0-9]+[.,]00') then
+        try_cast(regexp_extract(sd_rp_body(c), '^-?[0-9]+') as bigint)
+    end;
+create or replace temp macro sd_date(c) as (case
+    when regexp_full_match(c, '[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}') then try_strptime(c, '%Y-%m-%d')
+    when regexp_full_match(c, '[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}') then try_strptime(c, '%d/%m/%Y')
+    when regexp_full_match(c, '[0-9]{1,2}-[0-9]{1,2}-[0-9]{4}') then try_strptime(c, '%d-%m-%Y')
+    end)::date;
+create or replace temp macro sd_region(c) as case
+    when regexp_full_match(c, '[0-9]{2}(\.[0-9]{2}){2}\.[0-9]{4}') then c
+    when regexp_full_match(c, '[0-9]{10}') then
+        substr(c, 1, 2) || '.' || substr(c, 3, 2) || '.' || substr(c, 5, 2) || '.' || substr(c, 7, 4)
+    end;
+create or replace temp macro sd_age(birth, on_date) as
+    year(on_date) - year(birth)
+    - case when month(on_date) * 100 + day(on_date) < month(birth) * 100 + day(birth) then 1 else 0 end;
+"""
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the rules need to know about the submission."""
+
+    unit_code: str
+    period_start: dt.date
+    period_end: dt.date
+    sent_date: dt.date  # dikirim_pada's date in its own offset
+
+
+def install_macros(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(MACROS)
+
+
+def _lit(value: dt.date | str) -> str:
+    if isinstance(value, dt.date):
+        return f"date '{value.isoformat()}'"
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _parse(col: Column) -> str:
+    c = f'"{col.name}"'
+    match col.kind:
+        case "kk":
+            return f"case when sd_is16({c}) then {c} end"
+        case "nik":
+            return f"case when sd_nik_ok({c}) then {c} end"
+        case "name":
+            return "null"
+        case "desa":
+            return f"sd_region({c})"
+        case "int":
+            return f"sd_int({c})"
+        case "rupiah":
+            return f"sd_rupiah({c})"
+        case "date":
+            return f"sd_date({c})"
+        case "category":
+            fold = "lower" if col.name == "status_pekerjaan" else "upper"
+            values = ", ".join(_lit(v) for v in col.values)
+            return f"case when {fold}({c}) in ({values}) then {fold}({c}) end"
+        case "program":
+            return f"case when upper({c}) in (select code from ref_programs) then upper({c}) end"
+    raise ValueError(col.kind)
+
+
+def _judge(table: str, col: Column, ctx: Context) -> str:
+    """A CASE that yields the column's reason code, or null when the value is fine."""
+    c, v = f'"{col.name}"', f'"v_{col.name}"'
+    missing = "'REQUIRED_MISSING'" if col.required else "null"
+    whens = []
+    if table == "anggota" and col.name == "status_pekerjaan":
+        end = _lit(ctx.period_end)  # no age rule when the birth date is itself rejected
+        age = f"(case when v_tanggal_lahir <= {end} then sd_age(v_tanggal_lahir, {end}) end)"
+        whens += [
+            f"when {c} is null and {age} >= 15 then 'REQUIRED_MISSING'",
+            f"when {c} is null then null",
+            f"when {age} < 15 then 'NOT_APPLICABLE'",
+        ]
+    elif table == "anggota" and col.name == "lapangan_usaha":
+        whens += [
+            f"when {c} is null and v_status_pekerjaan = 'bekerja' then 'REQUIRED_MISSING'",
+            f"when {c} is null then null",
+            "when v_status_pekerjaan is not null and v_status_pekerjaan <> 'bekerja' "
+            "then 'NOT_APPLICABLE'",
+        ]
+    else:
+        whens.append(f"when {c} is null then {missing}")
+    match col.kind:
+        case "kk" | "nik":
+            invalid = "'KK_INVALID'" if col.kind == "kk" else "'NIK_INVALID'"
+            whens += [
+                f"when sd_numeric_id({c}) then 'ID_NOT_TEXT'",
+                f"when {v} is null then {invalid}",
+            ]
+        case "desa":
+            prefix = _lit(ctx.unit_code + ".")
+            whens += [
+                f"when {v} is null or {v} not in (select code from ref_villages) then 'DESA_UNKNOWN'",
+                f"when not starts_with({v}, {prefix}) then 'DESA_OUTSIDE_WILAYAH'",
+            ]
+        case "int":
+            whens += [
+                f"when {v} is null then 'VALUE_UNPARSEABLE'",
+                f"when {v} not between {col.low} and {col.high} then 'VALUE_OUT_OF_RANGE'",
+            ]
+        case "rupiah":
+            whens += [
+                f"when {v} is null then 'VALUE_UNPARSEABLE'",
+                f"when {v} < 0 then 'VALUE_OUT_OF_RANGE'",
+            ]
+        case "date":
+            whens.append(f"when {v} is null then 'VALUE_UNPARSEABLE'")
+            bound = {
+                "tanggal_verifikasi": f"{v} > {_lit(ctx.sent_date)}",
+                "tanggal_lahir": f"{v} > {_lit(ctx.period_end)}",
+                "tanggal_salur": f"{v} not between {_lit(ctx.period_start)} and {_lit(ctx.period_end)}",
+            }[col.name]
+            whens.append(f"when {bound} then 'DATE_OUT_OF_PERIOD'")
+        case "category":
+            whens.append(f"when {v} is null then 'CATEGORY_INVALID'")
+        case "program":
+            whens.append(f"when {v} is null then 'PROGRAM_UNKNOWN'")
+    return "case " + " ".join(whens) + " end"
+
+
+def _check_table(con: duckdb.DuckDBPyConnection, table: str, ctx: Context) -> None:
+    cols = SCHEMA[table]
+    trimmed = ", ".join(f'sd_blank("{c.name}") as "{c.name}"' for c in cols)
+    parsed = ", ".join(f'{_parse(c)} as "v_{c.name}"' for c in cols)
+    judged = ", ".join(f'{_judge(table, c, ctx)} as "e_{c.name}"' for c in cols)
+    con.execute(
+        f"""
+        create or replace temp table chk_{table} as
+        with trimmed as (select line, {trimmed} from src_{table}),
+             parsed as (select *, {parsed} from trimmed)
+        select *, {judged} from parsed
+        """
+    )
+
+
+def _add_duplicates(con: duckdb.DuckDBPyConnection, table: str, key: str) -> None:
+    con.execute(
+        f"""
+        update chk_{table} set e_{key} = 'DUPLICATE_KEY'
+        where e_{key} is null and v_{key} in (
+            select v_{key} from chk_{table} where v_{key} is not null
+            group by all having count(*) > 1)
+        """
+    )
+
+
+def _rejected_condition(table: str) -> str:
+    return " or ".join(f'"e_{c.name}" is not null' for c in SCHEMA[table])
+
+
+def _add_orphans(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    con.execute(
+        f"""
+        update chk_{table} set e_no_kk = 'ORPHAN'
+        where e_no_kk is null and v_no_kk not in (
+            select v_no_kk from chk_keluarga where not ({_rejected_condition("keluarga")}))
+        """
+    )
+
+
+def validate(con: duckdb.DuckDBPyConnection, ctx: Context) -> None:
+    """Build ``chk_*`` tables and the ``rejects`` table for the loaded ``src_*`` tables."""
+    install_macros(con)
+    for table in SCHEMA:
+        _check_table(con, table, ctx)
+    _add_duplicates(con, "keluarga", "no_kk")
+    _add_duplicates(con, "anggota", "nik")
+    _add_orphans(con, "anggota")
+    _add_orphans(con, "bantuan")
+    unions = []
+    for table, cols in SCHEMA.items():
+        for col in cols:
+            unions.append(
+                f"select '{table}' as table_name, line, '{col.name}' as column_name, "
+                f'"{col.name}" as value, "e_{col.name}" as reason_code, {str(col.personal).lower()} '
+                f'as personal from chk_{table} where "e_{col.name}" is not null'
+            )
+    con.execute("create or replace temp table rejects as " + " union all ".join(unions))
+
+
+def accepted_filter(table: str) -> str:
+    """SQL condition selecting the accepted rows of ``chk_<table>``."""
+    return f"not ({_rejected_condition(table)})"

@@ -1,0 +1,93 @@
+"""Paths and secrets. One data root, ``SATUDATA_HOME`` (default ``./data``).
+
+Everything the project writes lives below it, except Dagster's own home
+(``DAGSTER_HOME``, default ``SATUDATA_HOME/dagster``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = Path(os.environ.get("SATUDATA_DBT_PROJECT_DIR", PROJECT_ROOT / "dbt_project"))
+SEEDS_DIR = DBT_PROJECT_DIR / "seeds"
+
+KEY_ENV = "SATUDATA_PSEUDONYM_KEY"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The folders below one data root."""
+
+    home: Path
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(Path(os.environ.get("SATUDATA_HOME", "data")).resolve())
+
+    @property
+    def landing(self) -> Path:
+        return self.home / "landing"
+
+    @property
+    def archive(self) -> Path:
+        return self.home / "archive"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.home / "quarantine"
+
+    @property
+    def reports(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.home / "warehouse"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.home / "secrets"
+
+    @property
+    def build_db(self) -> Path:
+        return self.warehouse / "build.duckdb"
+
+    @property
+    def published_db(self) -> Path:
+        return self.warehouse / "published.duckdb"
+
+    @property
+    def dagster_home(self) -> Path:
+        return Path(os.environ.get("DAGSTER_HOME", self.home / "dagster")).resolve()
+
+    def ensure(self) -> Settings:
+        for folder in (self.landing, self.archive, self.quarantine, self.reports, self.warehouse):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def pseudonym_key(self) -> bytes:
+        """The HMAC key: ``SATUDATA_PSEUDONYM_KEY``, or a generated key file (mode 0600)."""
+        from_env = os.environ.get(KEY_ENV)
+        if from_env:
+            return from_env.encode("utf-8")
+        key_file = self.secrets_dir / "pseudonym.key"
+        if not key_file.exists():
+            self.secrets_dir.mkdir(parents=True, exist_ok=True)
+            os.chmod(self.secrets_dir, 0o700)
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+            log.warning(
+                "No %s set: generated a new pseudonym key at %s (mode 0600). "
+                "Back it up: without it, pseudonyms of later runs will not match.",
+                KEY_ENV,
+                key_file,
+            )
+        return key_file.read_text().strip().encode("utf-8")

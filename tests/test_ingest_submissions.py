@@ -1,0 +1,364 @@
+"""Whole submissions: the formats operators send, quarantine, archive, supersession, privacy."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import os
+import stat
+
+import pytest
+
+from orchestration.ingest.pipeline import Ingestor
+from tests.conftest import TEST_KEY
+from tests.submissions import COLUMNS, manifest, register, write_submission
+
+
+def counts(query) -> tuple:
+    return tuple(
+        query(f"select count(*) from raw.{t}")[0][0] for t in ("households", "members", "receipts")
+    )
+
+
+# --- formats operators really send -----------------------------------------------------------
+
+
+def test_windows_1252_with_semicolons_crlf_and_curly_quotes_is_read(settings, ingest, query):
+    data = register()
+    data["keluarga"][0]["nama_kepala"] = "Ma’ruf “Daeng” Ñoman"
+    data["keluarga"][1]["pengeluaran_per_kapita"] = "Rp 1.250.000"
+    write_submission(settings.landing, "s", data, encoding="cp1252", delimiter=";", crlf=True)
+    [outcome] = ingest()
+    assert outcome.status == "accepted", outcome.detail
+    assert outcome.counts["keluarga"]["encoding"] == "windows-1252"
+    assert outcome.counts["keluarga"]["delimiter"] == ";"
+    assert counts(query) == (20, 40, 20)
+    assert query("select expenditure_per_capita from raw.households where line = 3") == [(1250000,)]
+
+
+def test_bom_and_headers_in_any_case_with_spaces_are_read(settings, ingest, query):
+    headers = {t: [f"  {c.upper()} " for c in cols] for t, cols in COLUMNS.items()}
+    write_submission(settings.landing, "s", register(), bom=True, headers=headers)
+    [outcome] = ingest()
+    assert outcome.status == "accepted", outcome.detail
+    assert counts(query) == (20, 40, 20)
+
+
+def test_xlsx_with_native_dates_is_read(settings, ingest, query):
+    write_submission(settings.landing, "s", register(), fmt="xlsx")
+    [outcome] = ingest()
+    assert outcome.status == "accepted", outcome.detail
+    assert counts(query) == (20, 40, 20)
+    assert query("select distinct birth_date from raw.members order by 1") == [
+        (dt.date(1990, 5, 15),), (dt.date(1992, 5, 15),)
+    ]  # fmt: skip
+
+
+def test_xlsx_numeric_nik_cell_is_rejected_as_not_text_never_repaired(settings, ingest, query):
+    write_submission(
+        settings.landing, "s", register(), fmt="xlsx", numeric_cells={"anggota": {(0, "nik")}}
+    )
+    [outcome] = ingest()
+    assert outcome.status == "accepted"
+    assert query("select table_name, line, column_name, reason_code from raw.rejects") == [
+        ("anggota", 2, "nik", "ID_NOT_TEXT")
+    ]
+    report = json.loads(open(outcome.report_path).read())
+    [entry] = report["rejects"]
+    assert entry["value"].startswith("6.47") and "*" in entry["value"]  # as Excel shows it, masked
+    assert "15 digit" in entry["message_id"] and "15 digits" in entry["message_en"]
+
+
+@pytest.mark.parametrize("layout", ["root", "top-folder"])
+def test_zip_submission_is_read_at_root_or_in_one_top_folder(settings, ingest, query, layout):
+    write_submission(settings.landing, "s", register(), as_zip=layout)
+    [outcome] = ingest()
+    assert outcome.status == "accepted", outcome.detail
+    assert counts(query) == (20, 40, 20)
+    assert not list(settings.landing.iterdir())
+
+
+def test_bantuan_with_header_and_no_rows_is_fine(settings, ingest, query):
+    data = register()
+    data["bantuan"] = []
+    write_submission(settings.landing, "s", data)
+    [outcome] = ingest()
+    assert outcome.status == "accepted"
+    assert counts(query) == (20, 40, 0)
+
+
+# --- quarantine ------------------------------------------------------------------------------
+
+
+def _quarantined(settings, ingest, name="s"):
+    [outcome] = ingest()
+    assert outcome.status == "quarantined"
+    return outcome
+
+
+def test_zip_without_manifest_is_quarantined(settings, ingest):
+    write_submission(settings.landing, "s", register(), as_zip="root", omit=("manifest.json",))
+    assert _quarantined(settings, ingest).reason_code == "MANIFEST_MISSING"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{not json",
+        json.dumps({"kode_wilayah": "64.74.02", "periode": "2025-03"}),
+        json.dumps(manifest(sent="2025-04-03T09:12:00")),  # no offset
+        json.dumps(manifest(sent="kemarin")),
+    ],
+)
+def test_invalid_manifest_is_quarantined(settings, ingest, body):
+    write_submission(settings.landing, "s", register(), body)
+    assert _quarantined(settings, ingest).reason_code == "MANIFEST_INVALID"
+
+
+def test_unregistered_unit_is_quarantined(settings, ingest):
+    write_submission(settings.landing, "s", register(), manifest(unit="64.05"))
+    assert _quarantined(settings, ingest).reason_code == "UNIT_NOT_REGISTERED"
+
+
+@pytest.mark.parametrize("period", ["2025-13", "2025-3", "Maret 2025", "2025-05"])
+def test_malformed_or_future_period_is_quarantined(settings, ingest, period):
+    write_submission(settings.landing, "s", register(), manifest(period=period))
+    outcome = _quarantined(settings, ingest)  # NOW is 2025-04-10: May 2025 is in the future
+    assert outcome.reason_code == "PERIOD_INVALID"
+
+
+def test_missing_file_is_quarantined(settings, ingest):
+    write_submission(settings.landing, "s", register(), omit=("bantuan.csv",))
+    outcome = _quarantined(settings, ingest)
+    assert outcome.reason_code == "FILE_MISSING" and "bantuan.csv" in outcome.detail
+
+
+def test_missing_column_is_quarantined(settings, ingest):
+    headers = {
+        "keluarga": [
+            c if c != "pengeluaran_per_kapita" else "pengeluaran" for c in COLUMNS["keluarga"]
+        ]
+    }
+    write_submission(settings.landing, "s", register(), headers=headers)
+    outcome = _quarantined(settings, ingest)
+    assert outcome.reason_code == "COLUMN_MISSING" and "pengeluaran_per_kapita" in outcome.detail
+
+
+def test_binary_file_is_quarantined(settings, ingest):
+    folder = write_submission(settings.landing, "s", register())
+    (folder / "anggota.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + os.urandom(200))
+    outcome = _quarantined(settings, ingest)
+    assert outcome.reason_code == "FILE_UNREADABLE" and "anggota.csv" in outcome.detail
+
+
+def test_file_in_neither_utf8_nor_windows_1252_is_quarantined(settings, ingest):
+    folder = write_submission(settings.landing, "s", register())
+    text = (folder / "keluarga.csv").read_bytes()
+    (folder / "keluarga.csv").write_bytes(text.replace(b"Kepala 1,", b"Kepala \x81\x8d,", 1))
+    assert _quarantined(settings, ingest).reason_code == "FILE_UNREADABLE"
+
+
+def test_empty_keluarga_is_quarantined(settings, ingest):
+    write_submission(settings.landing, "s", {"keluarga": [], "anggota": [], "bantuan": []})
+    assert _quarantined(settings, ingest).reason_code == "KELUARGA_EMPTY"
+
+
+@pytest.mark.parametrize(("table", "bad", "quarantined"), [("keluarga", 2, False), ("keluarga", 3, True),
+                                                           ("anggota", 4, False), ("anggota", 5, True)])  # fmt: skip
+def test_more_than_ten_percent_rejected_quarantines_the_whole_submission(
+    settings, ingest, query, table, bad, quarantined
+):
+    data = register()  # 20 households: 2 bad = 10 % (kept), 3 bad = 15 % (quarantined)
+    if table == "keluarga":
+        for row in data["keluarga"][:bad]:
+            row["desil"] = "99"
+    else:  # 40 members: 4 = 10 %, 5 = 12.5 %; pick rows of different households
+        for row in data["anggota"][1 : 2 * bad : 2]:
+            row["jenis_kelamin"] = "W"
+    write_submission(settings.landing, "s", data)
+    [outcome] = ingest()
+    assert (outcome.status == "quarantined") is quarantined
+    if quarantined:
+        assert outcome.reason_code == "TOO_MANY_REJECTS"
+        assert counts(query) == (0, 0, 0)
+
+
+def test_quarantined_files_stay_untouched_beside_a_bilingual_report(settings, ingest):
+    folder = write_submission(settings.landing, "s", register(), manifest(unit="64.05"))
+    originals = {p.name: p.read_bytes() for p in folder.iterdir()}
+    outcome = _quarantined(settings, ingest)
+    [target] = list(settings.quarantine.iterdir())
+    assert {p.name: p.read_bytes() for p in (target / "s").iterdir()} == originals
+    report = json.loads((target / "laporan_validasi_validation_report.json").read_text())
+    assert report["status"] == "quarantined" and report["reason_code"] == "UNIT_NOT_REGISTERED"
+    assert report["reason_id"].startswith("kode_wilayah bukan") and report["reason_en"].startswith(
+        "kode_wilayah is not"
+    )
+    html = (target / "laporan_validasi_validation_report.html").read_text()
+    assert "DIKARANTINA" in html and "QUARANTINED" in html
+    assert outcome.submission_id in html
+
+
+# --- archive, idempotency, supersession ------------------------------------------------------
+
+
+def test_every_file_is_archived_byte_for_byte_by_sha256(settings, ingest):
+    folder = write_submission(settings.landing, "s", register())
+    originals = [p.read_bytes() for p in sorted(folder.iterdir())]
+    ingest()
+    for content in originals:
+        sha = hashlib.sha256(content).hexdigest()
+        assert (settings.archive / "objects" / sha[:2] / sha).read_bytes() == content
+
+
+def test_receiving_the_same_submission_twice_changes_nothing(settings, ingest, query):
+    write_submission(settings.landing, "s", register())
+    [first] = ingest()
+    before = (
+        counts(query),
+        query("select * from raw.submissions"),
+        query("select count(*) from raw.rejects"),
+    )
+    objects = sorted(p.name for p in (settings.archive / "objects").rglob("*") if p.is_file())
+    write_submission(settings.landing, "s-again", register())
+    [second] = ingest()
+    assert second.status == "duplicate" and second.submission_id == first.submission_id
+    after = (
+        counts(query),
+        query("select * from raw.submissions"),
+        query("select count(*) from raw.rejects"),
+    )
+    assert after == before
+    assert (
+        sorted(p.name for p in (settings.archive / "objects").rglob("*") if p.is_file()) == objects
+    )
+    assert not list(settings.landing.iterdir())
+
+
+def test_newer_dikirim_pada_supersedes_the_accepted_submission(settings, ingest, query):
+    write_submission(
+        settings.landing, "old", register(households=20), manifest(sent="2025-04-03T09:00:00+08:00")
+    )
+    [old] = ingest()
+    write_submission(
+        settings.landing, "new", register(households=15), manifest(sent="2025-04-05T09:00:00+08:00")
+    )
+    [new] = ingest()
+    assert new.status == "accepted"
+    rows = dict(query("select submission_id, status from raw.submissions"))
+    assert rows == {old.submission_id: "superseded", new.submission_id: "accepted"}
+    assert query(
+        "select superseded_by from raw.submissions where submission_id = ?", [old.submission_id]
+    ) == [(new.submission_id,)]
+
+
+def test_older_submission_arriving_later_is_recorded_as_superseded_and_changes_nothing(
+    settings, ingest, query
+):
+    write_submission(
+        settings.landing, "new", register(households=15), manifest(sent="2025-04-05T09:00:00+08:00")
+    )
+    [new] = ingest()
+    write_submission(
+        settings.landing, "old", register(households=20), manifest(sent="2025-04-03T09:00:00+08:00")
+    )
+    [old] = ingest()
+    assert old.status == "superseded"
+    assert dict(query("select submission_id, status from raw.submissions")) == {
+        new.submission_id: "accepted", old.submission_id: "superseded"
+    }  # fmt: skip
+    report = json.loads(open(old.report_path).read())
+    assert (
+        report["status_id"].startswith("DIGANTIKAN")
+        and report["superseded_by"] == new.submission_id
+    )
+
+
+def test_quarantined_newer_submission_does_not_supersede(settings, ingest, query):
+    write_submission(
+        settings.landing, "old", register(), manifest(sent="2025-04-03T09:00:00+08:00")
+    )
+    [old] = ingest()
+    write_submission(settings.landing, "new", {"keluarga": [], "anggota": [], "bantuan": []},
+                     manifest(sent="2025-04-05T09:00:00+08:00"))  # fmt: skip
+    ingest()
+    assert query(
+        "select status from raw.submissions where submission_id = ?", [old.submission_id]
+    ) == [("accepted",)]
+
+
+def test_folder_without_manifest_is_left_alone(settings, ingest, query):
+    folder = write_submission(settings.landing, "uploading", register(), omit=("manifest.json",))
+    assert ingest() == []
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "anggota.csv",
+        "bantuan.csv",
+        "keluarga.csv",
+    ]
+    assert not settings.build_db.exists() or query("select count(*) from raw.submissions") == [(0,)]
+
+
+def test_incomplete_zip_is_left_alone(settings, ingest):
+    target = write_submission(settings.landing, "s", register(), as_zip="root")
+    target.write_bytes(target.read_bytes()[:-30])  # still being uploaded: no central directory yet
+    assert ingest() == []
+    assert target.exists()
+
+
+# --- personal data ---------------------------------------------------------------------------
+
+
+def test_pseudonyms_are_hmac_sha256_of_the_identifier_with_the_key(settings, ingest, query):
+    data = register()
+    write_submission(settings.landing, "s", data)
+    ingest()
+    expected = hmac.new(
+        TEST_KEY.encode(), data["keluarga"][0]["no_kk"].encode(), hashlib.sha256
+    ).hexdigest()
+    assert query("select household_key from raw.households where line = 2") == [(expected,)]
+
+
+def test_key_is_generated_with_mode_0600_when_not_given(settings, monkeypatch, caplog):
+    monkeypatch.delenv("SATUDATA_PSEUDONYM_KEY")
+    key = settings.pseudonym_key()
+    path = settings.secrets_dir / "pseudonym.key"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert settings.pseudonym_key() == key and len(key) == 64
+    assert "generated a new pseudonym key" in caplog.text
+
+
+def test_no_nik_no_kk_or_name_reaches_any_table_of_the_build_file(settings, ingest, query, caplog):
+    data = register()
+    data["keluarga"][0]["kode_desa"] = "64.74.02.9999"  # rejected rows keep values: pseudonymised
+    data["anggota"][2]["nik"] = "6.47402E+15"
+    data["anggota"][4]["nik"] = "6474029999990001"
+    write_submission(settings.landing, "s", data)
+    ingest()
+    secrets = {row[c] for t in ("keluarga", "anggota", "bantuan") for row in data[t]
+               for c in ("no_kk", "nik", "nik_kepala", "nama", "nama_kepala") if row.get(c)}  # fmt: skip
+    assert len(secrets) > 80
+    tables = query(
+        "select table_schema, table_name, column_name from information_schema.columns "
+        "where data_type = 'VARCHAR' and table_catalog = current_database()"
+    )
+    found = []
+    for schema, table, column in tables:
+        values = {v for (v,) in query(f'select distinct "{column}" from {schema}.{table}') if v}
+        found += [(table, column, s) for s in secrets if any(s in v for v in values)]
+    assert found == []
+    assert not [s for s in secrets if s in caplog.text]
+
+
+def test_two_runs_with_the_same_key_give_the_same_pseudonyms(settings, ingest, query, tmp_path):
+    write_submission(settings.landing, "s", register())
+    ingest()
+    first = query("select person_key from raw.members order by line")
+    other = type(settings)(tmp_path / "other").ensure()
+    write_submission(other.landing, "s", register())
+    Ingestor(other, now=dt.datetime(2025, 4, 10, tzinfo=dt.UTC)).run()
+    import duckdb
+
+    con = duckdb.connect(str(other.build_db), read_only=True)
+    assert con.execute("select person_key from raw.members order by line").fetchall() == first
