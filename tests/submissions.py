@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import zipfile
@@ -148,10 +149,8 @@ def write_xlsx(path: Path, data: dict, numeric_cells: dict[str, set[tuple[int, s
             for column in columns:
                 value = row.get(column, "") or None
                 if value and column.startswith("tanggal_"):
-                    try:
+                    with contextlib.suppress(ValueError):
                         value = dt.date.fromisoformat(value)
-                    except ValueError:
-                        pass
                 if (index, column) in numeric_cells.get(table, set()):
                     value = float(value)
                 values.append(value)

@@ -8,6 +8,7 @@ import hmac
 import json
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -65,7 +66,7 @@ def test_xlsx_numeric_nik_cell_is_rejected_as_not_text_never_repaired(settings, 
     assert query("select table_name, line, column_name, reason_code from raw.rejects") == [
         ("anggota", 2, "nik", "ID_NOT_TEXT")
     ]
-    report = json.loads(open(outcome.report_path).read())
+    report = json.loads(Path(outcome.report_path).read_text())
     [entry] = report["rejects"]
     assert entry["value"].startswith("6.47") and "*" in entry["value"]  # as Excel shows it, masked
     assert "15 digit" in entry["message_id"] and "15 digits" in entry["message_en"]
@@ -269,7 +270,7 @@ def test_older_submission_arriving_later_is_recorded_as_superseded_and_changes_n
     assert dict(query("select submission_id, status from raw.submissions")) == {
         new.submission_id: "accepted", old.submission_id: "superseded"
     }  # fmt: skip
-    report = json.loads(open(old.report_path).read())
+    report = json.loads(Path(old.report_path).read_text())
     assert (
         report["status_id"].startswith("DIGANTIKAN")
         and report["superseded_by"] == new.submission_id
