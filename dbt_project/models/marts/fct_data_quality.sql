@@ -1,0 +1,74 @@
+with households as (
+    select * from {{ ref('int_households_classified') }}
+),
+
+members as (
+    select * from {{ ref('int_members_aged') }}
+),
+
+issues as (
+    select unnest(['household_size_mismatch', 'nik_sex_mismatch', 'person_in_several_units']) as issue
+),
+
+villages_periods as (
+    select distinct village_code, period from households
+),
+
+member_counts as (
+    select submission_id, household_key, count(*) as member_rows
+    from members
+    group by all
+),
+
+size_mismatch as (
+    select households.village_code, households.period, count(*) as affected_rows
+    from households
+    left join member_counts
+        on households.submission_id = member_counts.submission_id
+        and households.household_key = member_counts.household_key
+    where households.household_size <> coalesce(member_counts.member_rows, 0)
+    group by all
+),
+
+sex_mismatch as (
+    select village_code, period, count(*) as affected_rows
+    from members
+    where nik_sex <> sex
+    group by all
+),
+
+several_units as (
+    select person_key, period
+    from members
+    group by all
+    having count(distinct unit_code) > 1
+),
+
+in_several_units as (
+    select members.village_code, members.period, count(*) as affected_rows
+    from members
+    inner join several_units
+        on members.person_key = several_units.person_key
+        and members.period = several_units.period
+    group by all
+),
+
+found as (
+    select *, 'household_size_mismatch' as issue from size_mismatch
+    union all
+    select *, 'nik_sex_mismatch' from sex_mismatch
+    union all
+    select *, 'person_in_several_units' from in_several_units
+)
+
+select
+    villages_periods.period,
+    villages_periods.village_code,
+    issues.issue,
+    coalesce(found.affected_rows, 0)::bigint as affected_rows
+from villages_periods
+cross join issues
+left join found
+    on villages_periods.village_code = found.village_code
+    and villages_periods.period = found.period
+    and issues.issue = found.issue

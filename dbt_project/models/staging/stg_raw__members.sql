@@ -1,0 +1,22 @@
+with source as (
+    select * from {{ source('raw', 'members') }}
+),
+
+renamed as (
+    select
+        -- keys
+        submission_id,
+        line,
+        person_key,
+        household_key,
+        -- person
+        sex,
+        nik_sex,
+        birth_date,
+        -- labour
+        employment_status,
+        industry_section
+    from source
+)
+
+select * from renamed
