@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 export SATUDATA_HOME ?= $(CURDIR)/data
 export DAGSTER_HOME  ?= $(SATUDATA_HOME)/dagster
 
-.PHONY: install run dev test lint format clean
+.PHONY: install run dev test lint format clean docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,9 +21,18 @@ run: install
 	$(BIN)/satudata demo-data --if-empty
 	$(BIN)/satudata run
 
+## docs: the dbt docs site for analysts (static HTML under $(SATUDATA_HOME)/dbt/docs)
+docs: install
+	$(BIN)/satudata prepare
+	mkdir -p $(SATUDATA_HOME)/warehouse
+	cd dbt_project && ../$(BIN)/dbt docs generate --static --profiles-dir . \
+		--target-path $(SATUDATA_HOME)/dbt/docs --log-path $(SATUDATA_HOME)/dbt/logs
+	@echo "Open $(SATUDATA_HOME)/dbt/docs/static_index.html"
+
 ## dev: the Dagster UI on this code location (http://127.0.0.1:3000)
 dev: install
 	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/satudata prepare
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 ## test: install and run the whole suite

@@ -56,11 +56,21 @@ def _print_register(settings: Settings) -> None:
               f"{rec or 0:>9} {rej or 0:>9}  {reason}")  # fmt: skip
 
 
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from .dbt_project import prepare_manifest
+
+    print(f"dbt manifest: {prepare_manifest(force=True)}")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from .definitions import defs
+    from .dbt_project import prepare_manifest
 
     settings = Settings.from_env().ensure()
     os.environ["SATUDATA_HOME"] = str(settings.home)
+    prepare_manifest()
+    from .definitions import defs
+
     instance = _dagster_instance(settings)
     job = defs.resolve_job_def(args.job)
     level = "INFO" if args.verbose else "WARNING"
@@ -102,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="run the pipeline once, in this process")
     run.add_argument("--job", default="nightly", choices=["nightly", "ingest"])
     run.set_defaults(func=cmd_run)
+    prepare = sub.add_parser("prepare", help="parse the dbt project (writes its manifest)")
+    prepare.set_defaults(func=cmd_prepare)
     status = sub.add_parser("status", help="what was received and published")
     status.set_defaults(func=cmd_status)
     args = parser.parse_args(argv)

@@ -1,17 +1,22 @@
 """The code location: gathers assets, jobs, schedules, sensors and resources."""
 
 import dagster as dg
+from dagster_dbt import DbtCliResource
 
-from .assets import ingestion
+from .assets import ingestion, warehouse
+from .dbt_project import DBT_EXECUTABLE, dbt_project
 from .jobs import ingest_job, nightly_job
 from .resources import SatudataResource
 from .schedules import nightly_schedule
 from .sensors import landing_sensor
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([ingestion]),
+    assets=dg.load_assets_from_modules([ingestion, warehouse]),
     jobs=[ingest_job, nightly_job],
     schedules=[nightly_schedule],
     sensors=[landing_sensor],
-    resources={"satudata": SatudataResource()},
+    resources={
+        "satudata": SatudataResource(),
+        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
+    },
 )

@@ -10,6 +10,29 @@ from orchestration.ingest.pipeline import Ingestor
 from orchestration.settings import Settings
 
 TEST_KEY = "test-pseudonym-key-not-secret"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Parse the dbt project once per session (in the xdist controller), before any test module
+    imports the Dagster definitions that read its manifest."""
+    if hasattr(config, "workerinput"):
+        return
+    import os
+    import tempfile
+
+    from orchestration.dbt_project import prepare_manifest
+
+    previous = os.environ.get("SATUDATA_HOME")
+    os.environ["SATUDATA_HOME"] = tempfile.mkdtemp(prefix="satudata-parse-")
+    try:
+        prepare_manifest()
+    finally:
+        if previous is None:
+            del os.environ["SATUDATA_HOME"]
+        else:
+            os.environ["SATUDATA_HOME"] = previous
+
+
 NOW = dt.datetime(2025, 4, 10, 3, 0, tzinfo=dt.UTC)
 
 

@@ -1,0 +1,46 @@
+"""The dbt project, declared once; its manifest is prepared on demand, never at import."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from dagster_dbt import DbtProject
+
+from .settings import DBT_PROJECT_DIR
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+# the dbt installed beside this interpreter, whether or not the venv is on PATH
+DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
+
+
+def _sources(project_dir: Path) -> list[Path]:
+    folders = ("models", "macros", "seeds", "tests")
+    files = [p for f in folders for p in (project_dir / f).rglob("*") if p.is_file()]
+    return files + [project_dir / "dbt_project.yml", project_dir / "profiles.yml"]
+
+
+def manifest_is_current() -> bool:
+    manifest = Path(dbt_project.manifest_path)
+    if not manifest.exists():
+        return False
+    built = manifest.stat().st_mtime
+    return all(p.stat().st_mtime <= built for p in _sources(Path(dbt_project.project_dir)))
+
+
+def prepare_manifest(force: bool = False) -> Path:
+    """``dbt parse`` when the manifest is missing or older than the project's files."""
+    if force or not manifest_is_current():
+        env = {
+            **os.environ,
+            "SATUDATA_HOME": os.environ.get("SATUDATA_HOME", str(Path("data").resolve())),
+        }
+        subprocess.run(
+            [DBT_EXECUTABLE, "parse", "--quiet", "--project-dir", str(dbt_project.project_dir),
+             "--profiles-dir", str(dbt_project.profiles_dir)],
+            check=True,
+            env=env,
+        )  # fmt: skip
+    return Path(dbt_project.manifest_path)

@@ -1,0 +1,58 @@
+"""The Dagster asset graph: one lineage from the landing sensor's assets through dbt to the marts."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from orchestration.definitions import defs
+
+
+def _graph():
+    return defs.resolve_asset_graph()
+
+
+def _ancestors(key: dg.AssetKey) -> set[dg.AssetKey]:
+    graph, seen, todo = _graph(), set(), [key]
+    while todo:
+        for parent in graph.get(todo.pop()).parent_keys:
+            if parent not in seen:
+                seen.add(parent)
+                todo.append(parent)
+    return seen
+
+
+def test_fct_poverty_has_exactly_its_modelled_upstream_keys():
+    parents = {
+        k.to_user_string() for k in _graph().get(dg.AssetKey(["marts", "fct_poverty"])).parent_keys
+    }
+    assert parents == {
+        "intermediate/int_households_classified",
+        "intermediate/int_regions_units_overlapped",
+        "intermediate/int_submissions_ranked",
+        "intermediate/int_villages_rolled_up",
+    }
+
+
+def test_marts_descend_from_the_ingestion_assets_through_staging_and_intermediate():
+    ancestors = {k.to_user_string() for k in _ancestors(dg.AssetKey(["marts", "fct_poverty"]))}
+    assert {"raw/households", "raw/submissions", "staging/stg_raw__households",
+            "intermediate/int_households_classified", "reference/poverty_lines"} <= ancestors  # fmt: skip
+    graph = _graph()
+    for key in graph.get_all_asset_keys():
+        group = graph.get(key).group_name
+        assert group == key.path[0] or (group, key.path[0]) == ("ingestion", "raw"), key
+
+
+def test_the_landing_sensor_targets_the_assets_that_feed_the_warehouse():
+    job = defs.resolve_job_def(defs.resolve_sensor_def("landing_sensor").job_name)
+    sensed = {k for k in job.asset_layer.selected_asset_keys}
+    staging_parents = {
+        p for p in _graph().get(dg.AssetKey(["staging", "stg_raw__households"])).parent_keys
+    }
+    assert staging_parents <= sensed
+
+
+def test_dbt_tests_are_asset_checks():
+    checks = {c.name for c in _graph().asset_check_keys}
+    assert "unique_dim_region_region_code" in checks
+    assert any(name.startswith("unique_combination_fct_poverty") for name in checks)

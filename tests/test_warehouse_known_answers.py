@@ -1,0 +1,301 @@
+"""Hand-written submissions through the real pipeline (ingest → dbt build); every figure is
+checked against a value worked out by hand below.
+
+Period 2025-03 (last day 2025-03-31). Lines of 2025: Bontang (64.74) z = 832,946,
+Paser (64.01) z = 658,044, extreme line 391,000.
+
+  unit 64.74.01  A1 village .1001  n=2 y=832,946 (exactly on the line: not poor)
+                 A2 village .1001  n=3 y=416,473 (gap 0.5)       2 member rows only
+                 A3 village .1002  n=1 y=300,000 (extreme poor)   her NIK is a woman's, declared L
+  unit 64.74.02  B0 superseded submission (must not count), then B1 village .1001 n=4 y=1,000,000
+  unit 64.01     C1 village 64.01.01.2009 n=2 y=500,000           member m11 = m1 (same NIK)
+                 C2 village 64.01.01.2010 n=1 y=700,000
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+import duckdb
+import pytest
+
+from orchestration.definitions import defs
+from tests.submissions import manifest, nik, write_submission
+
+pytestmark = pytest.mark.xdist_group("dbt")
+
+Z_BONTANG, Z_PASER = 832_946, 658_044
+G_A2 = 0.5
+G_A3 = (Z_BONTANG - 300_000) / Z_BONTANG
+G_C1 = (Z_PASER - 500_000) / Z_PASER
+
+
+def kk(unit: str, i: int) -> str:
+    return unit.replace(".", "").ljust(6, "0")[:6] + "010120" + f"{i:04d}"
+
+
+def hh(no_kk, head, village, n, y):
+    return {"no_kk": no_kk, "nik_kepala": head, "nama_kepala": "X", "kode_desa": village,
+            "jumlah_anggota": str(n), "pengeluaran_per_kapita": str(y), "desil": "", "tanggal_verifikasi": ""}  # fmt: skip
+
+
+def member(nik_, no_kk, sex, born, status="", industry=""):
+    return {"nik": nik_, "no_kk": no_kk, "nama": "X", "jenis_kelamin": sex, "tanggal_lahir": born,
+            "status_pekerjaan": status, "lapangan_usaha": industry}  # fmt: skip
+
+
+def receipt(no_kk, program, amount, nik_=""):
+    return {
+        "no_kk": no_kk,
+        "nik": nik_,
+        "kode_program": program,
+        "tanggal_salur": "2025-03-15",
+        "nilai": str(amount),
+    }
+
+
+M1 = nik("64.74.01", 1, birth="010180")
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory):
+    home = tmp_path_factory.mktemp("known") / "data"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SATUDATA_HOME", str(home))
+    mp.setenv("SATUDATA_PSEUDONYM_KEY", "known-answer-key")
+    landing = home / "landing"
+    u1, u2, u3 = "64.74.01", "64.74.02", "64.01"
+    m4 = nik(u1, 4, birth="310310")  # 15th birthday on the period's last day
+    write_submission(landing, "bontang-utara", {
+        "keluarga": [hh(kk(u1, 1), M1, "64.74.01.1001", 2, Z_BONTANG),
+                     hh(kk(u1, 2), nik(u1, 3, birth="050575"), "64.74.01.1001", 3, 416_473),
+                     hh(kk(u1, 3), nik(u1, 5, female=True, birth="060650"), "64.74.01.1002", 1, 300_000)],
+        "anggota": [member(M1, kk(u1, 1), "L", "1980-01-01", "bekerja", "G"),
+                    member(nik(u1, 2, female=True, birth="020282"), kk(u1, 1), "P", "1982-02-02", "mengurus_rumah_tangga"),
+                    member(nik(u1, 3, birth="050575"), kk(u1, 2), "L", "1975-05-05", "menganggur"),
+                    member(m4, kk(u1, 2), "L", "2010-03-31", "sekolah"),
+                    member(nik(u1, 5, female=True, birth="060650"), kk(u1, 3), "L", "1950-06-06", "lainnya")],
+        "bantuan": [receipt(kk(u1, 2), "PKH", 750_000), receipt(kk(u1, 1), "BPNT", 200_000),
+                    receipt(kk(u1, 2), "PIP", 450_000, m4)],
+    }, manifest(u1, sent="2025-04-03T09:00:00+08:00"))  # fmt: skip
+    b_head = nik(u2, 1, birth="010190")
+    write_submission(landing, "bontang-selatan-old", {
+        "keluarga": [hh(kk(u2, 9), b_head, "64.74.02.1001", 5, 100_000)],
+        "anggota": [member(b_head, kk(u2, 9), "L", "1990-01-01", "menganggur")],
+        "bantuan": [receipt(kk(u2, 9), "PKH", 750_000)],
+    }, manifest(u2, sent="2025-04-02T09:00:00+08:00"))  # fmt: skip
+    write_submission(landing, "bontang-selatan-new", {
+        "keluarga": [hh(kk(u2, 1), b_head, "64.74.02.1001", 4, 1_000_000)],
+        "anggota": [member(b_head, kk(u2, 1), "L", "1990-01-01", "bekerja", "C"),
+                    member(nik(u2, 2, female=True, birth="010191"), kk(u2, 1), "P", "1991-01-01", "bekerja", "C"),
+                    member(nik(u2, 3, birth="010115"), kk(u2, 1), "L", "2015-01-01"),
+                    member(nik(u2, 4, female=True, birth="010118"), kk(u2, 1), "P", "2018-01-01")],
+        "bantuan": [],
+    }, manifest(u2, sent="2025-04-05T09:00:00+08:00"))  # fmt: skip
+    c_head = nik(u3, 10, birth="010185")
+    write_submission(landing, "paser", {
+        "keluarga": [hh(kk(u3, 1), c_head, "64.01.01.2009", 2, 500_000),
+                     hh(kk(u3, 2), nik(u3, 12, female=True, birth="010160"), "64.01.01.2010", 1, 700_000)],
+        "anggota": [member(c_head, kk(u3, 1), "L", "1985-01-01", "bekerja", "A"),
+                    member(M1, kk(u3, 1), "L", "1980-01-01", "bekerja", "A"),
+                    member(nik(u3, 12, female=True, birth="010160"), kk(u3, 2), "P", "1960-01-01", "lainnya")],
+        "bantuan": [receipt(kk(u3, 1), "PKH", 750_000)],
+    }, manifest(u3, sent="2025-04-04T09:00:00+08:00"))  # fmt: skip
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def("nightly").execute_in_process(
+            instance=instance, raise_on_error=False
+        )
+    assert result.success
+    con = duckdb.connect(str(home / "warehouse" / "build.duckdb"), read_only=True)
+    yield con
+    con.close()
+    mp.undo()
+
+
+def rows(con, sql):
+    cursor = con.execute(sql)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+
+
+def one(con, table, **key):
+    where = " and ".join(f"{k} = '{v}'" for k, v in key.items())
+    [row] = rows(con, f"select * from marts.{table} where {where}")
+    return row
+
+
+def close(a, b):
+    return a == pytest.approx(b, rel=1e-9, abs=1e-12) if b is not None else a is None
+
+
+EXPECTED_POVERTY = {
+    # region, level: households, population, poor, sum n*gap, sum n*gap², extreme poor, line, reporting/expected
+    ("64", "province"): (
+        6,
+        13,
+        6,
+        3 * G_A2 + G_A3 + 2 * G_C1,
+        3 * G_A2**2 + G_A3**2 + 2 * G_C1**2,
+        1,
+        None,
+        3,
+        12,
+    ),
+    ("64.74", "regency"): (4, 10, 4, 3 * G_A2 + G_A3, 3 * G_A2**2 + G_A3**2, 1, Z_BONTANG, 2, 3),
+    ("64.74.01", "subdistrict"): (
+        3,
+        6,
+        4,
+        3 * G_A2 + G_A3,
+        3 * G_A2**2 + G_A3**2,
+        1,
+        Z_BONTANG,
+        1,
+        1,
+    ),
+    ("64.74.02", "subdistrict"): (1, 4, 0, 0, 0, 0, Z_BONTANG, 1, 1),
+    ("64.74.01.1001", "village"): (2, 5, 3, 1.5, 0.75, 0, Z_BONTANG, 1, 1),
+    ("64.74.01.1002", "village"): (1, 1, 1, G_A3, G_A3**2, 1, Z_BONTANG, 1, 1),
+    ("64.74.02.1001", "village"): (1, 4, 0, 0, 0, 0, Z_BONTANG, 1, 1),
+    ("64.01", "regency"): (2, 3, 2, 2 * G_C1, 2 * G_C1**2, 0, Z_PASER, 1, 1),
+    ("64.01.01", "subdistrict"): (2, 3, 2, 2 * G_C1, 2 * G_C1**2, 0, Z_PASER, 1, 1),
+    ("64.01.01.2009", "village"): (1, 2, 2, 2 * G_C1, 2 * G_C1**2, 0, Z_PASER, 1, 1),
+    ("64.01.01.2010", "village"): (1, 1, 0, 0, 0, 0, Z_PASER, 1, 1),
+}
+
+
+def test_fct_poverty_matches_the_hand_computation_at_every_level(warehouse):
+    published = rows(warehouse, "select * from marts.fct_poverty")
+    assert {(r["region_code"], r["level"]) for r in published} == set(EXPECTED_POVERTY)
+    for r in published:
+        hh_, pop, poor, gap, gap2, extreme, line, reporting, expected = EXPECTED_POVERTY[
+            (r["region_code"], r["level"])
+        ]
+        assert r["period"] == "2025-03"
+        assert (r["households"], r["population"], r["poor_population"]) == (hh_, pop, poor), r
+        assert close(r["poverty_rate"], 100 * poor / pop)
+        assert close(r["poverty_gap_index"], 100 * gap / pop)
+        assert close(r["poverty_severity_index"], 100 * gap2 / pop)
+        assert r["extreme_poor_population"] == extreme and close(
+            r["extreme_poverty_rate"], 100 * extreme / pop
+        )
+        assert r["poverty_line"] == line
+        assert r["poverty_line_year"] == (2025 if line else None)
+        assert (r["reporting_units"], r["expected_units"]) == (reporting, expected)
+
+
+def test_fct_employment_counts_the_15th_birthday_and_splits_by_poverty(warehouse):
+    # aged >= 15 on 2025-03-31: m1 m2 m3 m4(15 today) m5 | b1 b2 | c1 m1' c3 ; children of B1 excluded
+    expected = {"all": (10, 5, 1), "poor": (5, 2, 1), "non_poor": (5, 3, 0)}
+    for status, (working_age, employed, unemployed) in expected.items():
+        r = one(
+            warehouse, "fct_employment", region_code="64", level="province", poverty_status=status
+        )
+        labour = employed + unemployed
+        assert (r["working_age_population"], r["employed"], r["unemployed"], r["labour_force"]) == (
+            working_age, employed, unemployed, labour
+        )  # fmt: skip
+        assert close(r["unemployment_rate"], 100 * unemployed / labour)
+        assert close(r["participation_rate"], 100 * labour / working_age)
+    r = one(
+        warehouse,
+        "fct_employment",
+        region_code="64.74.02.1001",
+        level="village",
+        poverty_status="poor",
+    )
+    assert (
+        r["working_age_population"] == 0
+        and r["unemployment_rate"] is None
+        and r["participation_rate"] is None
+    )
+
+
+@pytest.mark.parametrize(
+    ("program", "recipients", "poor_recipients", "amount"),
+    [("PKH", 2, 2, 1_500_000), ("BPNT", 1, 0, 200_000), ("PIP", 1, 1, 450_000),
+     ("ANY", 3, 2, 2_150_000), ("UEP", 0, 0, 0)],
+)  # fmt: skip
+def test_fct_program_coverage_at_province_level(
+    warehouse, program, recipients, poor_recipients, amount
+):
+    r = one(
+        warehouse, "fct_program_coverage", region_code="64", level="province", program_code=program
+    )
+    poor_households = 3  # A2, A3, C1
+    assert (r["recipient_households"], r["poor_recipient_households"], r["poor_households"]) == (
+        recipients, poor_recipients, poor_households
+    )  # fmt: skip
+    assert close(r["coverage_rate"], 100 * poor_recipients / poor_households)
+    assert close(r["exclusion_error_rate"], 100 - 100 * poor_recipients / poor_households)
+    assert close(
+        r["inclusion_error_rate"],
+        100 * (recipients - poor_recipients) / recipients if recipients else None,
+    )
+    assert r["amount_disbursed"] == amount
+
+
+def test_fct_program_coverage_is_null_where_there_is_no_poor_household(warehouse):
+    r = one(
+        warehouse,
+        "fct_program_coverage",
+        region_code="64.74.02",
+        level="subdistrict",
+        program_code="ANY",
+    )
+    assert (
+        r["poor_households"] == 0
+        and r["coverage_rate"] is None
+        and r["exclusion_error_rate"] is None
+    )
+    assert r["amount_disbursed"] == 0  # the superseded submission's PKH does not count
+    assert warehouse.execute(
+        "select count(distinct program_code) from marts.fct_program_coverage"
+    ).fetchone() == (9,)
+
+
+def test_fct_submission_status_reports_accepted_superseded_and_missing(warehouse):
+    status = {
+        (r["unit_code"], r["status"]): r
+        for r in rows(warehouse, "select * from marts.fct_submission_status")
+    }
+    assert len(status) == 13  # 12 registered units + the superseded row
+    assert {u for (u, s) in status if s == "accepted"} == {"64.74.01", "64.74.02", "64.01"}
+    assert {u for (u, s) in status if s == "superseded"} == {"64.74.02"}
+    assert len([1 for (_, s) in status if s == "missing"]) == 9
+    assert status[("64.74.01", "accepted")]["households_accepted"] == 3
+    assert status[("64.74.02", "superseded")]["households_accepted"] == 1
+
+
+def test_fct_data_quality_flags_size_sex_and_people_in_two_units(warehouse):
+    found = {
+        (r["village_code"], r["issue"]): r["affected_rows"]
+        for r in rows(warehouse, "select * from marts.fct_data_quality where affected_rows > 0")
+    }
+    assert found == {
+        ("64.74.01.1001", "household_size_mismatch"): 1,  # A2: 3 declared, 2 member rows
+        ("64.74.01.1002", "nik_sex_mismatch"): 1,  # A3's head: woman's NIK, declared L
+        ("64.74.01.1001", "person_in_several_units"): 1,  # m1 ...
+        (
+            "64.01.01.2009",
+            "person_in_several_units",
+        ): 1,  # ... and again in Paser: both rows counted
+    }
+    total = warehouse.execute("select count(*) from marts.fct_data_quality").fetchone()[0]
+    assert total == 5 * 3  # 5 villages with households x every issue
+
+
+def test_fct_reconciliation_sets_register_p0_beside_bps(warehouse):
+    r = one(warehouse, "fct_reconciliation", region_code="64.74", level="regency")
+    assert close(r["register_poverty_rate"], 40.0)
+    assert r["bps_year"] <= 2025 and r["bps_poverty_rate"] is not None
+    assert close(r["difference_points"], 40.0 - r["bps_poverty_rate"])
+    assert (r["reporting_units"], r["expected_units"]) == (2, 3)
+
+
+def test_dim_region_holds_every_kaltim_region_and_flags_submitting_units(warehouse):
+    assert warehouse.execute("select level, count(*) from marts.dim_region group by 1 order by 1").fetchall() == [
+        ("province", 1), ("regency", 10), ("subdistrict", 105), ("village", 1038)
+    ]  # fmt: skip
+    assert warehouse.execute(
+        "select count(*) from marts.dim_region where is_submitting_unit"
+    ).fetchone() == (12,)
