@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import os
 import sys
@@ -63,8 +64,19 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _blocking_checks(result) -> list[str]:
+    import dagster as dg
+
+    return sorted(
+        f"{e.asset_key.to_user_string()}:{e.check_name}"
+        for e in result.get_asset_check_evaluations()
+        if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+    )
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .dbt_project import prepare_manifest
+    from .run_status import PID_TAG, fail_dead_runs, record_run
 
     settings = Settings.from_env().ensure()
     os.environ["SATUDATA_HOME"] = str(settings.home)
@@ -72,31 +84,122 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .definitions import defs
 
     instance = _dagster_instance(settings)
+    for run_id in fail_dead_runs(instance):
+        print(f"Marked run {run_id} as failed: its process had died.")
     job = defs.resolve_job_def(args.job)
     level = "INFO" if args.verbose else "WARNING"
     result = job.execute_in_process(
         instance=instance,
         raise_on_error=False,
+        tags={PID_TAG: str(os.getpid())},
         run_config={"loggers": {"console": {"config": {"log_level": level}}}},
     )
     _print_register(settings)
     if not result.success:
+        failed_steps = sorted(
+            {e.step_key for e in result.all_events if e.is_step_failure and e.step_key}
+        )
+        blocking = _blocking_checks(result)
+        messages = []
         for event in result.all_events:
-            if event.is_failure and event.event_specific_data is not None:
+            if event.is_step_failure:
                 error = getattr(event.event_specific_data, "error", None)
-                print(
-                    f"FAILED {event.step_key or ''}: {error.message.strip() if error else event.message}"
+                messages.append(
+                    f"{event.step_key}: {error.message.strip() if error else event.message}"
                 )
-        print(f"Run {result.run_id} failed.", file=sys.stderr)
+        record_run(
+            settings, result.run_id, False, failed_steps, blocking, "\n".join(messages)[-4000:]
+        )
+        if blocking:
+            print("Publication BLOCKED by failing checks:", file=sys.stderr)
+            for check in blocking:
+                print(f"  - {check}", file=sys.stderr)
+        for message in messages:
+            print(f"FAILED {message.splitlines()[0][:300]}", file=sys.stderr)
+        print(
+            f"Run {result.run_id} failed; the previous publication stays in place.", file=sys.stderr
+        )
         return 1
+    record_run(settings, result.run_id, True, [], [])
+    _print_publication(settings)
     print(f"Run {result.run_id} succeeded.")
     return 0
 
 
+def _print_publication(settings: Settings) -> None:
+    from .publish import current_id
+
+    if not settings.published_db.exists():
+        print("Nothing published yet.")
+        return
+    con = duckdb.connect(str(settings.published_db), read_only=True)
+    try:
+        published_at, periods = con.execute(
+            "select published_at, periods from publication_log order by published_at desc limit 1"
+        ).fetchone()
+        rows = con.execute(
+            """
+            select p.region_code, r.region_name, p.period, p.households, p.population, p.poverty_rate,
+                   p.reporting_units, p.expected_units
+            from fct_poverty p join dim_region r using (region_code)
+            where p.level in ('regency', 'province') and p.period = (select max(period) from fct_poverty)
+            order by p.region_code
+            """
+        ).fetchall()
+    finally:
+        con.close()
+    age = dt.datetime.now(dt.UTC) - published_at
+    print(f"\nPublished {current_id(settings)} at {published_at:%Y-%m-%d %H:%M %Z} "
+          f"({age.total_seconds() / 3600:.1f} h ago), periods {periods}:")  # fmt: skip
+    print(
+        f"{'region':<7} {'name':<30} {'period':<8} {'households':>10} {'population':>10} {'P0 %':>6} units"
+    )
+    for code, name, period, hh, pop, p0, rep, exp in rows:
+        print(f"{code:<7} {name[:30]:<30} {period:<8} {hh:>10} {pop:>10} {p0:>6.2f} {rep}/{exp}")
+    print(f"\nQuery it read-only:  duckdb -readonly {settings.published_db}")
+    print(f"Parquet copies:      {settings.warehouse / 'published'}/")
+
+
 def cmd_status(args: argparse.Namespace) -> int:
+    from .run_status import read_last_run
+
     settings = Settings.from_env()
     print(f"SATUDATA_HOME: {settings.home}")
-    _print_register(settings)
+    last = read_last_run(settings)
+    if last:
+        state = "succeeded" if last["success"] else "FAILED"
+        print(f"Last run {last['run_id']} {state} at {last['finished_at']}")
+        for check in last["blocking_checks"]:
+            print(f"  blocked by {check}")
+        if not last["success"] and last["message"]:
+            print("  " + last["message"].splitlines()[0][:300])
+    _print_publication(settings)
+    if settings.published_db.exists():
+        con = duckdb.connect(str(settings.published_db), read_only=True)
+        try:
+            rows = con.execute(
+                "select unit_code, period, status, households_accepted, rows_rejected, coalesce(reason, '') "
+                "from fct_submission_status where period = (select max(period) from fct_submission_status) "
+                "order by unit_code, status"
+            ).fetchall()
+        finally:
+            con.close()
+        print("\nSubmission status of the latest period:")
+        for unit, period, status, hh, rejected, reason in rows:
+            print(
+                f"  {unit:<9} {period} {status:<12} {hh:>8} households {rejected:>6} rejected  {reason[:60]}"
+            )
+    else:
+        _print_register(settings)
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from .publish import rollback
+
+    settings = Settings.from_env()
+    restored = rollback(settings)
+    print(f"Restored publication {restored} as {settings.published_db}")
     return 0
 
 
@@ -112,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="run the pipeline once, in this process")
     run.add_argument("--job", default="nightly", choices=["nightly", "ingest"])
     run.set_defaults(func=cmd_run)
+    roll = sub.add_parser("rollback", help="put the previous publication back in place")
+    roll.set_defaults(func=cmd_rollback)
     prepare = sub.add_parser("prepare", help="parse the dbt project (writes its manifest)")
     prepare.set_defaults(func=cmd_prepare)
     status = sub.add_parser("status", help="what was received and published")

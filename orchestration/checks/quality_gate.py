@@ -1,0 +1,57 @@
+"""The Great Expectations suites as blocking Dagster asset checks: one check per suite,
+on the table it validates. ERROR expectations block publication; WARN ones are recorded."""
+
+import dagster as dg
+
+from ..resources import SatudataResource
+from .gx_runner import SUITES_DIR, load_suites, run_suites
+
+SUITES = load_suites(SUITES_DIR)
+
+
+def _asset_key(table: str) -> dg.AssetKey:
+    return dg.AssetKey(table.split("."))
+
+
+@dg.multi_asset_check(
+    specs=[
+        dg.AssetCheckSpec(
+            name=f"gx_{suite['name']}",
+            asset=_asset_key(suite["meta"]["table"]),
+            blocking=True,
+            description=f"Great Expectations suite expectations/{suite['name']}.json: "
+            + suite["meta"].get("description", ""),
+        )
+        for suite in SUITES
+    ],
+    can_subset=False,
+    name="great_expectations_suites",
+)
+def great_expectations_suites(context: dg.AssetCheckExecutionContext, satudata: SatudataResource):
+    """Validate every suite in SQL on the build file (see orchestration/checks/gx_runner.py)."""
+    for result in run_suites(satudata.settings().build_db):
+        failures = [
+            {
+                "expectation": f.expectation,
+                "severity": f.severity,
+                "column": f.column,
+                "notes": f.notes,
+                "unexpected_count": f.unexpected_count,
+                "observed_value": f.observed_value,
+                "failing_rows_or_values": f.sample,
+                "error": f.exception,
+            }
+            for f in result.failures
+        ]
+        yield dg.AssetCheckResult(
+            check_name=f"gx_{result.name}",
+            asset_key=_asset_key(result.table),
+            passed=result.passed,
+            severity=dg.AssetCheckSeverity.ERROR if result.errors else dg.AssetCheckSeverity.WARN,
+            metadata={
+                "expectations_evaluated": result.evaluated,
+                "errors": len(result.errors),
+                "warnings": len(result.warnings),
+                "failures": dg.MetadataValue.json(failures),
+            },
+        )

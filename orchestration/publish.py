@@ -1,0 +1,164 @@
+"""Publication: the audited marts become the analysts' read-only DuckDB file, atomically.
+
+The published tables are written to a temporary file in the warehouse folder, fsynced,
+hard-linked into ``publications/<id>/`` (the history) and renamed over
+``published.duckdb``: a reader sees the old file or the new one, never a mix; a reader
+that opened the old file keeps reading it (its inode lives on). The Parquet copies are
+written into the publication's folder and ``published/`` is a symlink swapped the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from .settings import Settings
+
+# The published contract (shared/contracts/published.md), plus fct_reconciliation.
+PUBLISHED_TABLES = {
+    "dim_region": "region_code",
+    "fct_poverty": "period, level, region_code",
+    "fct_employment": "period, level, region_code, poverty_status",
+    "fct_program_coverage": "period, level, region_code, program_code",
+    "fct_submission_status": "period, unit_code, status, submitted_at",
+    "fct_data_quality": "period, village_code, issue",
+    "fct_reconciliation": "period, level, region_code",
+}
+KEEP_DEFAULT = 5
+LOG_DDL = """
+create table publication_log (
+    publication_id varchar not null,
+    published_at timestamptz not null,
+    run_id varchar not null,
+    periods varchar not null,
+    checks_passed integer not null,
+    checks_warned integer not null
+)
+"""
+
+
+@dataclass
+class Publication:
+    publication_id: str
+    path: Path
+    periods: list[str]
+    row_counts: dict[str, int]
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _swap_symlink(link: Path, target: Path) -> None:
+    temporary = link.with_name(f".{link.name}.swap")
+    temporary.unlink(missing_ok=True)
+    temporary.symlink_to(os.path.relpath(target, link.parent))
+    if link.exists() and not link.is_symlink():
+        shutil.rmtree(link)
+    os.replace(temporary, link)
+
+
+def _keep(settings: Settings) -> int:
+    return max(2, int(os.environ.get("SATUDATA_KEEP_PUBLICATIONS", KEEP_DEFAULT)))
+
+
+def history(settings: Settings) -> list[Path]:
+    folder = settings.warehouse / "publications"
+    return (
+        sorted(p for p in folder.iterdir() if (p / "warehouse.duckdb").exists())
+        if folder.exists()
+        else []
+    )
+
+
+def current_id(settings: Settings) -> str | None:
+    """The publication whose file is ``published.duckdb`` (same inode)."""
+    if not settings.published_db.exists():
+        return None
+    inode = settings.published_db.stat().st_ino
+    return next(
+        (p.name for p in history(settings) if (p / "warehouse.duckdb").stat().st_ino == inode), None
+    )
+
+
+def publish(
+    settings: Settings,
+    run_id: str,
+    checks_passed: int,
+    checks_warned: int,
+    now: dt.datetime | None = None,
+) -> Publication:
+    now = now or dt.datetime.now(dt.UTC)
+    publication_id = f"{now:%Y%m%dT%H%M%S%fZ}-{run_id[:8]}"
+    warehouse = settings.warehouse
+    folder = warehouse / "publications" / publication_id
+    (folder / "parquet").mkdir(parents=True)
+    for stale in warehouse.glob(".published-*.tmp"):  # left by a run that died
+        stale.unlink()
+    temporary = warehouse / f".published-{publication_id}.tmp"
+    con = duckdb.connect(str(temporary))
+    try:
+        con.execute("attach ? as build (read_only)", [str(settings.build_db)])
+        for table, order in PUBLISHED_TABLES.items():
+            con.execute(
+                f"create table {table} as select * from build.marts.{table} order by {order}"
+            )
+        con.execute(LOG_DDL)
+        if settings.published_db.exists():
+            con.execute("attach ? as previous (read_only)", [str(settings.published_db)])
+            con.execute("insert into publication_log select * from previous.publication_log")
+            con.execute("detach previous")
+        periods = [
+            p
+            for (p,) in con.execute("select distinct period from fct_poverty order by 1").fetchall()
+        ]
+        con.execute(
+            "insert into publication_log values (?, ?, ?, ?, ?, ?)",
+            [publication_id, now, run_id, ",".join(periods), checks_passed, checks_warned],
+        )
+        con.execute("detach build")
+        counts = {}
+        for table in [*PUBLISHED_TABLES, "publication_log"]:
+            counts[table] = con.execute(f"select count(*) from {table}").fetchone()[0]
+            con.execute(
+                f"copy {table} to '{folder / 'parquet' / f'{table}.parquet'}' (format parquet)"
+            )
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    _fsync(temporary)
+    os.chmod(temporary, 0o444)
+    os.link(temporary, folder / "warehouse.duckdb")
+    os.replace(temporary, settings.published_db)  # the atomic step
+    _fsync(warehouse)
+    _swap_symlink(warehouse / "published", folder / "parquet")
+    for old in history(settings)[: -_keep(settings)]:
+        shutil.rmtree(old, ignore_errors=True)
+    return Publication(publication_id, settings.published_db, periods, counts)
+
+
+def rollback(settings: Settings) -> str:
+    """Put the publication before the current one back in place; returns its id."""
+    publications = history(settings)
+    current = current_id(settings)
+    names = [p.name for p in publications]
+    if current not in names or names.index(current) == 0:
+        raise RuntimeError("No earlier publication to roll back to.")
+    previous = publications[names.index(current) - 1]
+    temporary = settings.warehouse / f".published-rollback-{previous.name}.tmp"
+    temporary.unlink(missing_ok=True)
+    os.link(previous / "warehouse.duckdb", temporary)
+    os.replace(temporary, settings.published_db)
+    _fsync(settings.warehouse)
+    _swap_symlink(settings.warehouse / "published", previous / "parquet")
+    shutil.rmtree(publications[names.index(current)])  # a rolled-back publication is withdrawn
+    return previous.name
