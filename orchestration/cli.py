@@ -12,12 +12,29 @@ import duckdb
 
 from .settings import Settings
 
+DAGSTER_YAML = """\
+# Written by satudata. One writer of build.duckdb at a time: runs queue one by one.
+run_coordinator:
+  module: dagster.core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    max_concurrent_runs: 1
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+telemetry:
+  enabled: false
+"""
+
 
 def _dagster_instance(settings: Settings):
     import dagster as dg
 
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(DAGSTER_YAML)
     os.environ["DAGSTER_HOME"] = str(home)
     return dg.DagsterInstance.get()
 
@@ -61,6 +78,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from .dbt_project import prepare_manifest
 
     print(f"dbt manifest: {prepare_manifest(force=True)}")
+    _dagster_instance(Settings.from_env().ensure())  # writes dagster.yaml for `make dev`
     return 0
 
 

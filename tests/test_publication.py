@@ -1,0 +1,169 @@
+"""Write–audit–publish: analysts only ever see a complete, checked publication."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import duckdb
+import pytest
+
+from orchestration import cli
+from orchestration.checks.gx_runner import SUITES_DIR
+from orchestration.publish import PUBLISHED_TABLES
+from tests.pipeline import add_submissions, build_published, copy_home, environment, run_pipeline
+
+pytestmark = pytest.mark.xdist_group("publication")
+
+
+@pytest.fixture(scope="module")
+def published_home(tmp_path_factory):
+    return build_published(tmp_path_factory.mktemp("published") / "data")
+
+
+@pytest.fixture
+def home(published_home, tmp_path):
+    return copy_home(published_home, tmp_path / "data")
+
+
+def published(home):
+    return home / "warehouse" / "published.duckdb"
+
+
+def figures(path) -> list[tuple]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute("select * from fct_poverty order by all").fetchall()
+    finally:
+        con.close()
+
+
+def test_published_file_holds_the_contract_tables_and_no_person_level_data(home):
+    con = duckdb.connect(str(published(home)), read_only=True)
+    tables = {
+        t for (t,) in con.execute("select table_name from information_schema.tables").fetchall()
+    }
+    assert tables == {*PUBLISHED_TABLES, "publication_log"}
+    columns = {
+        c for (c,) in con.execute("select column_name from information_schema.columns").fetchall()
+    }
+    assert not {
+        c for c in columns if c.endswith("_key") or c in ("nik", "no_kk", "submission_id", "line")
+    }
+    [(log,)] = con.execute("select count(*) from publication_log").fetchall()
+    assert log == 1
+    for table in [*PUBLISHED_TABLES, "publication_log"]:
+        parquet = home / "warehouse" / "published" / f"{table}.parquet"
+        assert (
+            duckdb.execute(f"select count(*) from '{parquet}'").fetchone()
+            == con.execute(f"select count(*) from {table}").fetchone()
+        )
+
+
+def test_blocking_check_failure_leaves_the_publication_byte_identical_and_names_the_check(
+    home, tmp_path, capsys
+):
+    before = published(home).read_bytes()
+    suites = tmp_path / "suites"
+    suites.mkdir()
+    for path in SUITES_DIR.glob("*.json"):
+        (suites / path.name).write_text(path.read_text())
+    poverty = json.loads((suites / "fct_poverty.json").read_text())
+    poverty["expectations"].append({"type": "expect_column_values_to_be_between",
+                                    "kwargs": {"column": "poverty_rate", "max_value": 0.001},
+                                    "meta": {"severity": "ERROR", "notes": "an impossible bound, for this test"}})  # fmt: skip
+    (suites / "fct_poverty.json").write_text(json.dumps(poverty))
+    add_submissions(home, sent="2025-04-05T09:00:00+08:00", households=15)
+    assert run_pipeline(home, SATUDATA_EXPECTATIONS_DIR=str(suites)) == 1
+    err = capsys.readouterr().err
+    assert "BLOCKED" in err and "marts/fct_poverty:gx_fct_poverty" in err
+    assert published(home).read_bytes() == before
+    with environment(home):
+        assert cli.main(["status"]) == 0
+    assert "blocked by marts/fct_poverty:gx_fct_poverty" in capsys.readouterr().out
+
+
+def test_reader_opened_before_a_publication_keeps_working_and_a_new_reader_sees_new_data(home):
+    old = figures(published(home))
+    reader = duckdb.connect(str(published(home)), read_only=True)
+    assert reader.execute("select count(*) from fct_poverty").fetchone()[0] == len(old)
+    add_submissions(
+        home, sent="2025-04-05T09:00:00+08:00", households=15
+    )  # a revision: 15 households
+    assert run_pipeline(home) == 0
+    assert sorted(reader.execute("select * from fct_poverty").fetchall()) == sorted(
+        old
+    )  # still readable, unchanged
+    reader.close()
+    new = figures(published(home))
+    assert new != old
+    con = duckdb.connect(str(published(home)), read_only=True)
+    assert con.execute("select count(*) from publication_log").fetchone() == (2,)
+    assert con.execute(
+        "select sum(households) from fct_poverty where level = 'province'"
+    ).fetchone() == (30,)
+
+
+def test_publishing_twice_from_the_same_inputs_gives_the_same_figures(home):
+    first = {t: figures_of(home, t) for t in PUBLISHED_TABLES}
+    assert run_pipeline(home) == 0
+    assert {t: figures_of(home, t) for t in PUBLISHED_TABLES} == first
+
+
+def figures_of(home, table):
+    con = duckdb.connect(str(published(home)), read_only=True)
+    try:
+        return con.execute(f"select * from {table} order by all").fetchall()
+    finally:
+        con.close()
+
+
+def test_rollback_restores_the_previous_publication(home, capsys):
+    old = figures(published(home))
+    add_submissions(home, sent="2025-04-05T09:00:00+08:00", households=15)
+    assert run_pipeline(home) == 0
+    assert figures(published(home)) != old
+    with environment(home):
+        assert cli.main(["rollback"]) == 0
+    assert figures(published(home)) == old
+    parquet = home / "warehouse" / "published" / "fct_poverty.parquet"
+    assert duckdb.execute(
+        f"select sum(households) from '{parquet}' where level = 'province'"
+    ).fetchone() == (40,)
+
+
+def test_a_run_killed_mid_way_leaves_the_previous_publication_intact_and_the_next_run_recovers(
+    home,
+):
+    before = published(home).read_bytes()
+    add_submissions(home, sent="2025-04-05T09:00:00+08:00", households=15)
+    env = {**os.environ, "SATUDATA_HOME": str(home), "SATUDATA_PSEUDONYM_KEY": "pipeline-test-key"}
+    env.pop("DAGSTER_HOME", None)
+    process = subprocess.Popen([sys.executable, "-m", "orchestration.cli", "run"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    runs = home / "dbt" / "runs"
+    known = set(runs.iterdir())
+    deadline = time.monotonic() + 120
+    while not (set(runs.iterdir()) - known) and time.monotonic() < deadline:  # dbt has started
+        time.sleep(0.05)
+    assert process.poll() is None, "the run ended before dbt started"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert published(home).read_bytes() == before
+    assert figures(published(home))  # readable
+    assert run_pipeline(home) == 0
+    con = duckdb.connect(str(published(home)), read_only=True)
+    assert con.execute(
+        "select sum(households) from fct_poverty where level = 'province'"
+    ).fetchone() == (30,)
+    import dagster as dg
+
+    with environment(home):
+        instance = dg.DagsterInstance.from_config(str(home / "dagster"))
+        statuses = [r.status for r in instance.get_runs()]
+    assert dg.DagsterRunStatus.STARTED not in statuses
+    assert dg.DagsterRunStatus.FAILURE in statuses

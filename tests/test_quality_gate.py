@@ -1,0 +1,109 @@
+"""Great Expectations suites: the SQL path really fails, and every suite fails on data that breaks it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from importlib.metadata import version
+
+import duckdb
+import pytest
+
+from orchestration.checks import gx_runner
+from tests.pipeline import build_published
+
+pytestmark = pytest.mark.xdist_group("gate")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    return build_published(tmp_path_factory.mktemp("gate") / "data") / "warehouse" / "build.duckdb"
+
+
+def test_gx_is_pinned_and_its_private_dialect_list_is_still_there():
+    """The runner extends GX's private _PERSISTED_CONNECTION_DIALECTS: a GX upgrade must be deliberate."""
+    from great_expectations.execution_engine import sqlalchemy_execution_engine as engine
+
+    assert version("great_expectations") == "1.24.1"
+    assert isinstance(engine._PERSISTED_CONNECTION_DIALECTS, tuple)
+    gx_runner.persist_duckdb_connections()
+    gx_runner.persist_duckdb_connections()
+    assert sum(1 for d in engine._PERSISTED_CONNECTION_DIALECTS if d == "duckdb") == 1
+
+
+def test_a_failing_expectation_fails_through_the_sql_path_with_its_values(tmp_path):
+    database = tmp_path / "t.duckdb"
+    con = duckdb.connect(str(database))
+    con.execute("create schema s; create table s.t as select range as a from range(1000)")
+    con.close()
+    suites = tmp_path / "suites"
+    suites.mkdir()
+    (suites / "t.json").write_text(json.dumps({"name": "t", "meta": {"table": "s.t"}, "expectations": [
+        {"type": "expect_column_values_to_be_between", "kwargs": {"column": "a", "max_value": 997}, "meta": {"severity": "ERROR"}},
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}, "meta": {"severity": "ERROR"}},
+    ]}))  # fmt: skip
+    [result] = gx_runner.run_suites(database, suites)
+    assert result.evaluated == 2
+    [failure] = result.failures  # the null check passes: no IndexError-style blanket failure
+    assert failure.exception is None
+    assert failure.unexpected_count == 2 and sorted(failure.sample) == [998, 999]
+
+
+def test_every_suite_passes_on_a_good_build(built):
+    results = gx_runner.run_suites(built)
+    assert {r.name for r in results} == {p.stem for p in gx_runner.SUITES_DIR.glob("*.json")}
+    assert {r.name: [f.notes or f.expectation for f in r.errors] for r in results if r.errors} == {}
+
+
+# one breakage per suite, each violating an ERROR expectation of that suite only
+BREAKAGES = {
+    "dim_region": "update marts.dim_region set level = 'kelurahan' where region_code = '64.74.02.1001'",
+    "fct_poverty": "update marts.fct_poverty set poverty_gap_index = poverty_rate + 1 where level = 'village' "
+    "and region_code = (select min(region_code) from marts.fct_poverty where level = 'village')",
+    "fct_employment": "update marts.fct_employment set labour_force = labour_force + 1 where level = 'province' "
+    "and poverty_status = 'all'",
+    "fct_program_coverage": "update marts.fct_program_coverage set poor_recipient_households = recipient_households + 1 "
+    "where program_code = 'PKH' and level = 'province'",
+    "fct_submission_status": "delete from marts.fct_submission_status where status = 'missing' and unit_code = '64.01'",
+    "fct_data_quality": "update marts.fct_data_quality set affected_rows = -1 where issue = 'nik_sex_mismatch'",
+    "fct_reconciliation": "update marts.fct_reconciliation set register_poverty_rate = 150 where level = 'province'",
+    "int_households_classified": "update intermediate.int_households_classified set household_size = 0 "
+    "where household_key = (select min(household_key) from intermediate.int_households_classified)",
+    "int_members_aged": "update intermediate.int_members_aged set age_years = 200 "
+    "where person_key = (select min(person_key) from intermediate.int_members_aged)",
+}
+
+
+def test_each_suite_fails_on_data_that_breaks_it(built, tmp_path):
+    assert set(BREAKAGES) == {p.stem for p in gx_runner.SUITES_DIR.glob("*.json")}
+    broken = tmp_path / "broken.duckdb"
+    shutil.copyfile(built, broken)
+    con = duckdb.connect(str(broken))
+    for sql in BREAKAGES.values():
+        con.execute(sql)
+    con.close()
+    failed = {r.name for r in gx_runner.run_suites(broken) if r.errors}
+    assert failed == set(BREAKAGES)
+
+
+@pytest.mark.parametrize(
+    ("notes", "sql"),
+    [
+        ("households of each region equals the sum over the regions below it",
+         "update marts.fct_poverty set households = households + 1 where level = 'regency'"),
+        ("freshness: the newest period with an accepted submission is in the table",
+         "delete from marts.fct_poverty where period = (select max(period) from marts.fct_poverty)"),
+        ("every region_code is in dim_region",
+         "update marts.fct_poverty set region_code = '99.99' where level = 'province'"),
+    ],
+)  # fmt: skip
+def test_fct_poverty_suite_catches_inconsistent_levels_stale_data_and_unknown_regions(
+    built, tmp_path, notes, sql
+):
+    broken = tmp_path / "broken.duckdb"
+    shutil.copyfile(built, broken)
+    con = duckdb.connect(str(broken))
+    con.execute(sql)
+    con.close()
+    [poverty] = [r for r in gx_runner.run_suites(broken) if r.name == "fct_poverty"]
+    assert notes in {f.notes for f in poverty.errors}
