@@ -43,8 +43,14 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     from .demo import write_demo
 
     settings = Settings.from_env().ensure()
-    if args.if_empty and any(not p.name.startswith(".") for p in settings.landing.iterdir()):
-        print(f"{settings.landing} is not empty: no demo data written.")
+    received = settings.archive / "submissions"
+    if args.if_empty and (
+        any(not p.name.startswith(".") for p in settings.landing.iterdir())
+        or (received.exists() and any(received.iterdir()))
+    ):
+        print(
+            f"{settings.landing} is not empty or submissions were already received: no demo data written."
+        )
         return 0
     written = write_demo(settings.landing, args.scale, args.period)
     print(f"Wrote {len(written)} demo submissions (scale {args.scale}) to {settings.landing}")
@@ -228,7 +234,11 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo-data", help="write demo submissions into landing/")
     demo.add_argument("--scale", choices=["bontang", "kaltim"], default="bontang")
     demo.add_argument("--period", help="YYYY-MM (default: last month)")
-    demo.add_argument("--if-empty", action="store_true", help="only when landing/ is empty")
+    demo.add_argument(
+        "--if-empty",
+        action="store_true",
+        help="only when landing/ is empty and nothing was received yet",
+    )
     demo.set_defaults(func=cmd_demo_data)
     run = sub.add_parser("run", help="run the pipeline once, in this process")
     run.add_argument("--job", default="nightly", choices=["nightly", "ingest"])

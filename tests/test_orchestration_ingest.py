@@ -81,3 +81,42 @@ def test_definitions_hold_the_schedule_in_wita_and_the_sensor():
     schedule = defs.resolve_schedule_def("nightly_0200_wita")
     assert schedule.cron_schedule == "0 2 * * *" and schedule.execution_timezone == "Asia/Makassar"
     assert defs.resolve_sensor_def("landing_sensor").job_name == "ingest"
+
+
+def test_run_failure_sensor_records_why_a_run_failed_for_satudata_status(settings):
+    from orchestration.run_status import read_last_run
+    from orchestration.sensors import record_run_failure
+
+    @dg.op
+    def explode():
+        raise RuntimeError("build file is locked by another writer")
+
+    @dg.job
+    def failing():
+        explode()
+
+    with dg.instance_for_test() as instance:
+        result = failing.execute_in_process(instance=instance, raise_on_error=False)
+        failure = next(
+            e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE
+        )
+        context = dg.build_run_status_sensor_context(
+            sensor_name="record_run_failure", dagster_instance=instance,
+            dagster_run=result.dagster_run, dagster_event=failure,
+        ).for_run_failure()  # fmt: skip
+        record_run_failure(context)
+    last = read_last_run(settings)
+    assert last["run_id"] == result.run_id and last["success"] is False
+    assert last["failed_steps"] == ["explode"]
+
+
+def test_demo_data_if_empty_writes_only_before_anything_was_received(settings, ingest):
+    assert cli.main(["demo-data", "--period", "2025-03", "--if-empty"]) == 0
+    first = sorted(p.name for p in settings.landing.iterdir())
+    assert len(first) == 13
+    assert cli.main(["demo-data", "--period", "2025-03", "--if-empty"]) == 0  # landing not empty
+    assert sorted(p.name for p in settings.landing.iterdir()) == first
+    ingest()
+    assert not list(settings.landing.iterdir())
+    assert cli.main(["demo-data", "--period", "2025-03", "--if-empty"]) == 0  # already received
+    assert not list(settings.landing.iterdir())
