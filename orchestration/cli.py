@@ -229,9 +229,13 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="satudata", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    common = argparse.ArgumentParser(add_help=False)  # -v after the subcommand too
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo-data", help="write demo submissions into landing/")
+    demo = sub.add_parser(
+        "demo-data", parents=[common], help="write demo submissions into landing/"
+    )
     demo.add_argument("--scale", choices=["bontang", "kaltim"], default="bontang")
     demo.add_argument("--period", help="YYYY-MM (default: last month)")
     demo.add_argument(
@@ -240,20 +244,25 @@ def main(argv: list[str] | None = None) -> int:
         help="only when landing/ is empty and nothing was received yet",
     )
     demo.set_defaults(func=cmd_demo_data)
-    run = sub.add_parser("run", help="run the pipeline once, in this process")
+    run = sub.add_parser("run", parents=[common], help="run the pipeline once, in this process")
     run.add_argument("--job", default="nightly", choices=["nightly", "ingest"])
     run.set_defaults(func=cmd_run)
-    roll = sub.add_parser("rollback", help="put the previous publication back in place")
+    roll = sub.add_parser(
+        "rollback", parents=[common], help="put the previous publication back in place"
+    )
     roll.set_defaults(func=cmd_rollback)
-    prepare = sub.add_parser("prepare", help="parse the dbt project (writes its manifest)")
+    prepare = sub.add_parser(
+        "prepare", parents=[common], help="parse the dbt project (writes its manifest)"
+    )
     prepare.set_defaults(func=cmd_prepare)
-    status = sub.add_parser("status", help="what was received and published")
+    status = sub.add_parser("status", parents=[common], help="what was received and published")
     status.set_defaults(func=cmd_status)
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if args.verbose:
+        logging.getLogger("orchestration").setLevel(logging.INFO)
     return args.func(args)
 
 

@@ -299,3 +299,22 @@ def test_dim_region_holds_every_kaltim_region_and_flags_submitting_units(warehou
     assert warehouse.execute(
         "select count(*) from marts.dim_region where is_submitting_unit"
     ).fetchone() == (12,)
+
+
+def test_no_nik_no_kk_or_name_in_any_schema_of_the_built_warehouse(warehouse):
+    """Staging, intermediate and marts derive from pseudonymised rows only."""
+    identifiers = {M1, kk("64.74.01", 1), kk("64.01", 1), nik("64.01", 10, birth="010185")}
+    columns = warehouse.execute(
+        "select table_schema, table_name, column_name from information_schema.columns "
+        "where data_type = 'VARCHAR' and table_schema <> 'reference'"
+    ).fetchall()
+    assert {schema for schema, _, _ in columns} >= {"raw", "staging", "intermediate", "marts"}
+    leaks = [
+        (schema, table, column)
+        for schema, table, column in columns
+        if warehouse.execute(
+            f'select count(*) from {schema}.{table} where "{column}" in (select unnest(?))',
+            [sorted(identifiers)],
+        ).fetchone()[0]
+    ]
+    assert leaks == []
