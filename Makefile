@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 export SATUDATA_HOME ?= $(CURDIR)/data
 export DAGSTER_HOME  ?= $(SATUDATA_HOME)/dagster
 
-.PHONY: install run dev test lint format clean docs
+.PHONY: install run dev test lint format clean docs bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ dev: install
 	mkdir -p $(DAGSTER_HOME)
 	$(BIN)/satudata prepare
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+## bench: the nightly run at province scale against the DuckDB floor (slow: minutes)
+bench: install
+	$(BIN)/python benchmarks/nightly.py
 
 ## test: install and run the whole suite
 test: install

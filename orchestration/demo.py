@@ -34,7 +34,7 @@ POPULATION = {
     "64.72": 860_000, "64.74": 185_000,
 }  # fmt: skip
 MEAN_HOUSEHOLD_SIZE = 3.49
-SCALES = {"bontang": 0.01, "kaltim": 1.0}
+SCALES = {"bontang": 0.01, "kaltim": 1.0, "kaltim2x": 2.0}  # kaltim2x: benchmarks only
 SIGMA = 0.55  # spread of log per-capita expenditure
 
 FIRST = ["Budi", "Siti", "Agus", "Dewi", "Ahmad", "Nur", "Rudi", "Sri", "Andi", "Rina", "Joko",
