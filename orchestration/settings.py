@@ -19,6 +19,9 @@ DBT_PROJECT_DIR = Path(os.environ.get("SATUDATA_DBT_PROJECT_DIR", PROJECT_ROOT /
 SEEDS_DIR = DBT_PROJECT_DIR / "seeds"
 
 KEY_ENV = "SATUDATA_PSEUDONYM_KEY"
+# DuckDB's own default is 80 % of RAM; the nightly run shares the machine. dbt's profile reads
+# the same variable.
+MEMORY_LIMIT = os.environ.get("SATUDATA_DUCKDB_MEMORY_LIMIT", "2GB")
 
 
 @dataclass(frozen=True)

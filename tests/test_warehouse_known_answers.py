@@ -19,7 +19,7 @@ import duckdb
 import pytest
 
 from orchestration.definitions import defs
-from tests.submissions import manifest, nik, write_submission
+from tests.submissions import kk, manifest, nik, write_submission
 
 pytestmark = pytest.mark.xdist_group("dbt")
 
@@ -27,10 +27,6 @@ Z_BONTANG, Z_PASER = 832_946, 658_044
 G_A2 = 0.5
 G_A3 = (Z_BONTANG - 300_000) / Z_BONTANG
 G_C1 = (Z_PASER - 500_000) / Z_PASER
-
-
-def kk(unit: str, i: int) -> str:
-    return unit.replace(".", "").ljust(6, "0")[:6] + "010120" + f"{i:04d}"
 
 
 def hh(no_kk, head, village, n, y):

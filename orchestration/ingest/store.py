@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 
-from ..settings import SEEDS_DIR, Settings
+from ..settings import MEMORY_LIMIT, SEEDS_DIR, Settings
 
 RAW_SCHEMA = """
 create schema if not exists raw;
@@ -93,6 +93,7 @@ def connect_build(settings: Settings) -> duckdb.DuckDBPyConnection:
     settings.warehouse.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(settings.build_db))
     con.execute("set preserve_insertion_order = true")
+    con.execute(f"set memory_limit = '{MEMORY_LIMIT}'")
     tmp = settings.home / "tmp" / "duckdb"
     tmp.mkdir(parents=True, exist_ok=True)
     con.execute(f"set temp_directory = '{tmp}'")
