@@ -3,6 +3,7 @@
 from collections import Counter
 
 import dagster as dg
+import duckdb
 
 from ..ingest.pipeline import Ingestor
 from ..resources import SatudataResource
@@ -54,5 +55,20 @@ def raw_submissions(context: dg.AssetExecutionContext, satudata: SatudataResourc
             ]
         ),
     }
+    counts = _row_counts(settings.build_db)
     for name in RAW_TABLES:
-        yield dg.MaterializeResult(asset_key=dg.AssetKey(["raw", name]), metadata=summary)
+        metadata = {**summary, "dagster/row_count": counts.get(name, 0)}
+        yield dg.MaterializeResult(asset_key=dg.AssetKey(["raw", name]), metadata=metadata)
+
+
+def _row_counts(build_db) -> dict[str, int]:
+    if not build_db.exists():
+        return {}
+    con = duckdb.connect(str(build_db), read_only=True)
+    try:
+        return {
+            name: con.execute(f"select count(*) from raw.{name}").fetchone()[0]
+            for name in RAW_TABLES
+        }
+    finally:
+        con.close()
