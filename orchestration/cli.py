@@ -181,6 +181,8 @@ def _print_publication(settings: Settings) -> None:
     for code, name, period, hh, pop, p0, rep, exp in rows:
         print(f"{code:<7} {name[:30]:<30} {period:<8} {hh:>10} {pop:>10} {p0:>6.2f} {rep}/{exp}")
     print(f"\nQuery it read-only:  duckdb -readonly {settings.published_db}")
+    print(f"  or from Python:     python -c \"import duckdb; print(duckdb.connect('{settings.published_db}', "
+          f"read_only=True).sql('from fct_poverty limit 5'))\"")  # fmt: skip
     print(f"Parquet copies:      {settings.warehouse / 'published'}/")
 
 
