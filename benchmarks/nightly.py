@@ -216,7 +216,9 @@ def resubmit(home: Path, cache: Path, period: str) -> None:
     )
     for table in ("keluarga", "anggota", "bantuan"):
         columns = [
-            c for (c, *_) in con.execute(f"select * from {table} limit 0").description if c not in ("h", "k")
+            c
+            for (c, *_) in con.execute(f"select * from {table} limit 0").description
+            if c not in ("h", "k")
         ]
         con.execute(
             f"copy (select {', '.join(columns)} from {table}) to '{target / (table + '.csv')}' (header)"
