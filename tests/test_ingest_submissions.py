@@ -363,3 +363,21 @@ def test_two_runs_with_the_same_key_give_the_same_pseudonyms(settings, ingest, q
 
     con = duckdb.connect(str(other.build_db), read_only=True)
     assert con.execute("select person_key from raw.members order by line").fetchall() == first
+
+
+def test_a_second_writer_of_the_build_file_waits_for_the_lock(settings, ingest, query):
+    import threading
+    import time
+
+    from orchestration.ingest.store import build_lock
+
+    write_submission(settings.landing, "s", register())
+    done = threading.Event()
+    with build_lock(settings):
+        worker = threading.Thread(target=lambda: (ingest(), done.set()))
+        worker.start()
+        time.sleep(1.0)
+        assert not done.is_set()  # waiting for the lock, not failing on DuckDB's
+    worker.join(timeout=60)
+    assert done.is_set()
+    assert counts(query) == (20, 40, 20)

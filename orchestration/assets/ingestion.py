@@ -6,6 +6,7 @@ import dagster as dg
 import duckdb
 
 from ..ingest.pipeline import Ingestor
+from ..ingest.store import build_lock
 from ..resources import SatudataResource
 
 RAW_TABLES = {
@@ -55,7 +56,8 @@ def raw_submissions(context: dg.AssetExecutionContext, satudata: SatudataResourc
             ]
         ),
     }
-    counts = _row_counts(settings.build_db)
+    with build_lock(settings):
+        counts = _row_counts(settings.build_db)
     for name in RAW_TABLES:
         metadata = {**summary, "dagster/row_count": counts.get(name, 0)}
         yield dg.MaterializeResult(asset_key=dg.AssetKey(["raw", name]), metadata=metadata)

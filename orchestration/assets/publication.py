@@ -3,6 +3,7 @@
 import dagster as dg
 import duckdb
 
+from ..ingest.store import build_lock
 from ..publish import PUBLISHED_TABLES, publish
 from ..resources import SatudataResource
 
@@ -42,7 +43,8 @@ def published_warehouse(
 ) -> dg.MaterializeResult:
     settings = satudata.settings()
     passed, warned = _check_counts(context)
-    publication = publish(settings, context.run.run_id, passed, warned)
+    with build_lock(settings):
+        publication = publish(settings, context.run.run_id, passed, warned)
     con = duckdb.connect(str(publication.path), read_only=True)
     try:
         by_regency = con.execute(

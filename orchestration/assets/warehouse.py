@@ -16,6 +16,7 @@ from dagster_dbt import (
 )
 
 from ..dbt_project import dbt_project
+from ..ingest.store import build_lock
 from ..resources import SatudataResource
 
 KEEP_DBT_RUNS = 10
@@ -40,8 +41,10 @@ def warehouse_models(
 
     dbt's target folder and logs of each run go below ``SATUDATA_HOME/dbt/runs/``.
     """
-    runs = satudata.settings().home / "dbt" / "runs"
+    settings = satudata.settings()
+    runs = settings.home / "dbt" / "runs"
     target = runs / context.run.run_id
-    yield from dbt.cli(["build"], context=context, target_path=target).stream()
+    with build_lock(settings):  # one writer of build.duckdb, whichever run it belongs to
+        yield from dbt.cli(["build"], context=context, target_path=target).stream()
     for old in sorted(runs.iterdir(), key=lambda p: p.stat().st_mtime)[:-KEEP_DBT_RUNS]:
         shutil.rmtree(old, ignore_errors=True)

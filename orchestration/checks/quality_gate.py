@@ -3,6 +3,7 @@ on the table it validates. ERROR expectations block publication; WARN ones are r
 
 import dagster as dg
 
+from ..ingest.store import build_lock
 from ..resources import SatudataResource
 from .gx_runner import SUITES_DIR, load_suites, run_suites
 
@@ -29,7 +30,10 @@ def _asset_key(table: str) -> dg.AssetKey:
 )
 def great_expectations_suites(context: dg.AssetCheckExecutionContext, satudata: SatudataResource):
     """Validate every suite in SQL on the build file (see orchestration/checks/gx_runner.py)."""
-    for result in run_suites(satudata.settings().build_db):
+    settings = satudata.settings()
+    with build_lock(settings):  # no writer while the suites read
+        results = run_suites(settings.build_db)
+    for result in results:
         failures = [
             {
                 "expectation": f.expectation,
