@@ -173,3 +173,15 @@ def test_a_run_killed_mid_way_leaves_the_previous_publication_intact_and_the_nex
         statuses = [r.status for r in instance.get_runs()]
     assert dg.DagsterRunStatus.STARTED not in statuses
     assert dg.DagsterRunStatus.FAILURE in statuses
+
+
+def test_a_suite_that_does_not_run_blocks_publication(home, tmp_path, capsys):
+    before = published(home).read_bytes()
+    suites = tmp_path / "suites"
+    suites.mkdir()
+    for path in SUITES_DIR.glob("*.json"):
+        if path.stem != "fct_employment":  # one suite missing from the folder
+            (suites / path.name).write_text(path.read_text())
+    assert run_pipeline(home, SATUDATA_EXPECTATIONS_DIR=str(suites)) == 1
+    assert "suites did not run: fct_employment" in capsys.readouterr().err
+    assert published(home).read_bytes() == before

@@ -104,7 +104,7 @@ def validate_suites(database: Path, suites: list[dict]) -> list[SuiteResult]:
         connection_string=f"duckdb:///{database}",
         kwargs={"connect_args": {"read_only": True}},
     )
-    results, engines = [], []
+    results = []
     try:
         for suite_json in suites:
             # a query asset: GX's column reflection drops the schema of a table asset
@@ -112,7 +112,6 @@ def validate_suites(database: Path, suites: list[dict]) -> list[SuiteResult]:
                 suite_json["name"], query=f"select * from {suite_json['meta']['table']}"
             )
             batch = asset.add_batch_definition_whole_table("all").get_batch()
-            engines.append(batch.data.execution_engine)
             suite = gx.ExpectationSuite(**{k: v for k, v in suite_json.items() if k != "meta"})
             validation = batch.validate(suite, result_format={"result_format": "SUMMARY",
                                                               "partial_unexpected_count": FAILURE_SAMPLE})  # fmt: skip
@@ -144,7 +143,7 @@ def validate_suites(database: Path, suites: list[dict]) -> list[SuiteResult]:
                 )
             results.append(result)
     finally:
-        _close([source.get_execution_engine(), *engines])
+        source.get_execution_engine().engine.dispose()
     return results
 
 
@@ -158,16 +157,6 @@ def _exception_message(info: dict | None) -> str | None:
         if isinstance(nested, dict) and nested.get("raised_exception"):
             return nested.get("exception_message")
     return None
-
-
-def _close(engines: list) -> None:
-    """Close the connections GX persists for DuckDB, so the file can be opened read-write again."""
-    for engine in {id(e): e for e in engines}.values():
-        connection = getattr(engine, "_connection", None)
-        if connection is not None:
-            connection.close()
-            engine._connection = None  # noqa: SLF001
-        engine.engine.dispose()
 
 
 def suites_dir() -> Path:

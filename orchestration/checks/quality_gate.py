@@ -33,6 +33,9 @@ def great_expectations_suites(context: dg.AssetCheckExecutionContext, satudata: 
     settings = satudata.settings()
     with build_lock(settings):  # no writer while the suites read
         results = run_suites(settings.build_db)
+    missing = {s["name"] for s in SUITES} - {r.name for r in results}
+    if missing:  # a suite that did not run must not look like a check that passed
+        raise dg.Failure(f"Great Expectations suites did not run: {', '.join(sorted(missing))}")
     for result in results:
         failures = [
             {

@@ -7,6 +7,7 @@ archive (bytes, by SHA-256) → manifest → read tables → validate → decide
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import re
 import shutil
@@ -56,9 +57,7 @@ class Pseudonymiser:
     """
 
     def __init__(self, key: bytes):
-        if len(key) > 64:
-            import hashlib
-
+        if len(key) > 64:  # as HMAC does: a long key is hashed first
             key = hashlib.sha256(key).digest()
         key = key.ljust(64, b"\0")
         self.params = {
@@ -215,6 +214,7 @@ class Ingestor:
         manifest: Manifest | None = None
         sources: dict[str, reader.SourceTable] = {}
         manifest_raw: dict = {}
+        counts: dict = {}  # filled once the rows are validated
         try:
             try:
                 folder = reader.unpack(received, workdir)
@@ -244,7 +244,6 @@ class Ingestor:
                 quarantine = None
             except QuarantineError as exc:
                 quarantine = exc
-                counts = self._counts(con, sources) if self._has_rejects(con, sources) else {}
             return self._record(
                 con, received, manifest, manifest_raw, sources, counts, quarantine, now
             )
@@ -258,16 +257,6 @@ class Ingestor:
         path = self.settings.home / "tmp"
         path.mkdir(parents=True, exist_ok=True)
         return path
-
-    @staticmethod
-    def _has_rejects(con: duckdb.DuckDBPyConnection, sources: dict) -> bool:
-        if len(sources) != len(TABLES):
-            return False
-        return bool(
-            con.execute(
-                "select count(*) from duckdb_tables() where table_name = 'rejects' and temporary"
-            ).fetchone()[0]
-        )
 
     @staticmethod
     def _counts(con: duckdb.DuckDBPyConnection, sources: dict) -> dict:
@@ -305,7 +294,11 @@ class Ingestor:
         self, con, received, manifest, manifest_raw, sources, counts, quarantine, now
     ) -> Outcome:
         sid = received.submission_id
-        unit = manifest.unit_code if manifest else reader_unit(manifest_raw)
+        unit = (
+            manifest.unit_code
+            if manifest
+            else normalise_unit_code(manifest_raw.get("kode_wilayah"))
+        )
         period = manifest.period if manifest else None
         status, replaces, replaced_by = (
             ("quarantined", None, None) if quarantine else self._decide(con, manifest)
@@ -437,10 +430,6 @@ class Ingestor:
             shutil.rmtree(entry)
         elif entry.exists():
             entry.unlink()
-
-
-def reader_unit(manifest_raw: dict) -> str | None:
-    return normalise_unit_code(manifest_raw.get("kode_wilayah")) if manifest_raw else None
 
 
 def ingest_landing(settings: Settings, now: dt.datetime | None = None) -> list[Outcome]:
