@@ -12,8 +12,9 @@ from dagster_dbt import DbtProject
 from .settings import DBT_PROJECT_DIR
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-# the dbt installed beside this interpreter, whether or not the venv is on PATH
-DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
+# the dbt installed beside this interpreter, whether or not the venv is on PATH, through a
+# launcher that makes it die with the run that started it (see ``orchestration.child``)
+DBT_EXECUTABLE = str(Path(sys.executable).with_name("satudata-dbt"))
 
 
 def _sources(project_dir: Path) -> list[Path]:

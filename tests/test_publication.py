@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -142,6 +143,24 @@ def test_rollback_restores_the_previous_publication(home, capsys):
     ).fetchone() == (40,)
 
 
+def _dbt_processes(home: Path) -> list[int]:
+    """Live dbt processes working for this SATUDATA_HOME (found through /proc)."""
+    marker = f"SATUDATA_HOME={home}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes().split(b"\0")
+            cmdline = (proc / "cmdline").read_bytes()
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker in environ and b"dbt" in cmdline and state != "Z":
+            found.append(int(proc.name))
+    return found
+
+
 def test_a_run_killed_mid_way_leaves_the_previous_publication_intact_and_the_next_run_recovers(
     home,
 ):
@@ -151,14 +170,17 @@ def test_a_run_killed_mid_way_leaves_the_previous_publication_intact_and_the_nex
     env.pop("DAGSTER_HOME", None)
     process = subprocess.Popen([sys.executable, "-m", "orchestration.cli", "run"], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    runs = home / "dbt" / "runs"
-    known = set(runs.iterdir())
     deadline = time.monotonic() + 120
-    while not (set(runs.iterdir()) - known) and time.monotonic() < deadline:  # dbt has started
-        time.sleep(0.05)
+    while not _dbt_processes(home) and time.monotonic() < deadline:  # dbt is writing the build
+        time.sleep(0.02)
     assert process.poll() is None, "the run ended before dbt started"
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
+    # dbt dies with the run instead of holding build.duckdb's lock as an orphan
+    deadline = time.monotonic() + 10
+    while _dbt_processes(home) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _dbt_processes(home), "dbt outlived the run that started it"
     assert published(home).read_bytes() == before
     assert figures(published(home))  # readable
     assert run_pipeline(home) == 0

@@ -228,4 +228,7 @@ def _main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    from orchestration.child import die_with_parent
+
+    die_with_parent()
     sys.exit(_main(sys.argv[1:]))

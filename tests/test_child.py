@@ -1,0 +1,67 @@
+"""Children of a run die with it: a run killed with -9 leaves no orphan holding the build file."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from orchestration.dbt_project import DBT_EXECUTABLE
+from orchestration.definitions import defs
+
+PARENT = textwrap.dedent(
+    """
+    import subprocess, sys
+    child = subprocess.Popen([sys.executable, "-c", sys.argv[1]])
+    print(child.pid, flush=True)
+    child.wait()
+    """
+)
+CHILDREN = {
+    "bound": "from orchestration.child import exec_bound; exec_bound('/bin/sleep', ['60'])",
+    "unbound": "import os; os.execv('/bin/sleep', ['/bin/sleep', '60'])",
+}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+@pytest.mark.parametrize("kind", CHILDREN)
+def test_a_bound_child_dies_when_its_parent_is_killed(kind):
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT, CHILDREN[kind]], stdout=subprocess.PIPE, text=True
+    )
+    child = int(parent.stdout.readline())
+    deadline = time.monotonic() + 10
+    while not Path(f"/proc/{child}/cmdline").read_bytes().startswith(b"/bin/sleep"):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 5
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        assert _alive(child) is (kind == "unbound")
+    finally:
+        if _alive(child):
+            os.kill(child, signal.SIGKILL)
+
+
+def test_dagster_runs_dbt_through_the_bound_launcher():
+    assert Path(DBT_EXECUTABLE).name == "satudata-dbt"
+    assert Path(DBT_EXECUTABLE).exists()
+    assert defs.resources["dbt"].dbt_executable == DBT_EXECUTABLE
+    out = subprocess.run([DBT_EXECUTABLE, "--version"], capture_output=True, text=True, check=True)
+    assert "1.11." in out.stdout
