@@ -10,9 +10,11 @@ import os
 import stat
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from orchestration.ingest.pipeline import Ingestor
+from orchestration.ingest.store import connect_build
 from tests.conftest import TEST_KEY
 from tests.submissions import COLUMNS, manifest, register, write_submission
 
@@ -315,10 +317,39 @@ def test_pseudonyms_are_hmac_sha256_of_the_identifier_with_the_key(settings, ing
     data = register()
     write_submission(settings.landing, "s", data)
     ingest()
-    expected = hmac.new(
-        TEST_KEY.encode(), data["keluarga"][0]["no_kk"].encode(), hashlib.sha256
-    ).hexdigest()
+    mac = hmac.new(TEST_KEY.encode(), data["keluarga"][0]["no_kk"].encode(), hashlib.sha256)
+    expected = int.from_bytes(mac.digest()[:16], "big")  # the MAC's first 128 bits
     assert query("select household_key from raw.households where line = 2") == [(expected,)]
+
+
+def test_a_build_file_with_hexadecimal_pseudonyms_is_migrated_without_loss(settings, ingest, query):
+    data = register()
+    write_submission(settings.landing, "s", data)
+    ingest()
+    keys = query("select line, household_key, head_person_key from raw.households order by line")
+    con = duckdb.connect(str(settings.build_db))
+    for column in ("household_key", "head_person_key"):  # as the build file stored them before
+        con.execute(
+            f"alter table raw.households alter column {column} set data type varchar "
+            f"using lower(lpad(hex({column}), 32, '0')) || repeat('0', 32)"
+        )
+    con.close()
+    con = connect_build(settings)
+    try:
+        assert (
+            con.execute(
+                "select line, household_key, head_person_key from raw.households order by line"
+            ).fetchall()
+            == keys
+        )
+        assert (
+            con.execute(
+                "select data_type from information_schema.columns where column_name = 'household_key'"
+            ).fetchall()
+            == [("UHUGEINT",)] * 3
+        )
+    finally:
+        con.close()
 
 
 def test_key_is_generated_with_mode_0600_when_not_given(settings, monkeypatch, caplog):

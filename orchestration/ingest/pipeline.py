@@ -27,7 +27,7 @@ from .contract import (
     QuarantineError,
     required_columns,
 )
-from .report import build_report, reject_entry, write_report
+from .report import build_report, copy_report, reject_entry, write_report
 from .store import build_lock, connect_build, install_reference, submitting_units
 from .validate import Context, accepted_filter, validate
 
@@ -51,9 +51,13 @@ class Outcome:
 
 
 class Pseudonymiser:
-    """HMAC-SHA256 in DuckDB SQL: sha256(K^opad || sha256(K^ipad || m)).
+    """HMAC-SHA256 in DuckDB SQL: sha256(K^opad || sha256(K^ipad || m)), kept as a UHUGEINT.
 
     The key's pads travel only as statement parameters: never in SQL text or a table.
+    The pseudonym is the MAC's first 128 bits (truncation as RFC 2104 §5 allows: at least half
+    the output). A 16-byte integer instead of 64 hexadecimal characters makes every join,
+    grouping and uniqueness test on persons and households downstream cheaper and the build
+    file smaller; two of 300 million identifiers collide with probability below 1e-21.
     """
 
     def __init__(self, key: bytes):
@@ -67,7 +71,8 @@ class Pseudonymiser:
 
     @staticmethod
     def sql(expr: str) -> str:
-        return f"case when {expr} is not null then sha256($opad || unhex(sha256($ipad || encode({expr})))) end"
+        mac = f"sha256($opad || unhex(sha256($ipad || encode({expr}))))"
+        return f"case when {expr} is not null then ('0x' || left({mac}, 32))::uhugeint end"
 
 
 def normalise_unit_code(raw: object) -> str | None:
@@ -358,7 +363,7 @@ class Ingestor:
                 con.execute(
                     "insert into raw.rejects select $sid, table_name, line, column_name, "
                     "case when column_name in ('nama', 'nama_kepala') then null "  # names: never kept
-                    f"when personal then {self.pseudo.sql('value')} else value end, reason_code "
+                    f"when personal then ({self.pseudo.sql('value')})::varchar else value end, reason_code "
                     "from rejects",
                     {"sid": sid, **self.pseudo.params},
                 )
@@ -391,12 +396,12 @@ class Ingestor:
         except Exception:
             con.execute("rollback")
             raise
-        write_report(report, report_dir, label)
+        written = write_report(report, report_dir, label)
         if status == "quarantined":
             target = self.settings.quarantine / label
             target.mkdir(parents=True, exist_ok=True)
             shutil.move(str(received.entry), target / received.entry.name)
-            write_report(report, target, "laporan_validasi_validation_report")
+            copy_report(written, target, "laporan_validasi_validation_report")
             log.warning(
                 "%s: quarantined (%s) %s", received.entry.name, quarantine.cause, quarantine.detail
             )

@@ -35,8 +35,8 @@ create table if not exists raw.submissions (
 create table if not exists raw.households (
     submission_id varchar not null,
     line bigint not null,
-    household_key varchar not null,      -- HMAC-SHA256 of no_kk
-    head_person_key varchar not null,    -- HMAC-SHA256 of nik_kepala
+    household_key uhugeint not null,     -- HMAC-SHA256 of no_kk (first 128 bits)
+    head_person_key uhugeint not null,   -- HMAC-SHA256 of nik_kepala
     village_code varchar not null,
     household_size integer not null,
     expenditure_per_capita bigint not null,
@@ -46,8 +46,8 @@ create table if not exists raw.households (
 create table if not exists raw.members (
     submission_id varchar not null,
     line bigint not null,
-    person_key varchar not null,         -- HMAC-SHA256 of nik
-    household_key varchar not null,
+    person_key uhugeint not null,        -- HMAC-SHA256 of nik
+    household_key uhugeint not null,
     sex varchar not null,                -- L | P as declared
     nik_sex varchar not null,            -- L | P as encoded in the NIK (day > 40: P)
     birth_date date not null,
@@ -57,8 +57,8 @@ create table if not exists raw.members (
 create table if not exists raw.receipts (
     submission_id varchar not null,
     line bigint not null,
-    household_key varchar not null,
-    person_key varchar,
+    household_key uhugeint not null,
+    person_key uhugeint,
     program_code varchar not null,
     disbursed_on date not null,
     amount bigint not null
@@ -68,7 +68,7 @@ create table if not exists raw.rejects (
     table_name varchar not null,
     line bigint not null,
     column_name varchar not null,
-    value varchar,                       -- personal data pseudonymised (HMAC), names never kept
+    value varchar,                       -- personal data pseudonymised (HMAC, as text), names never kept
     reason_code varchar not null
 );
 """
@@ -98,7 +98,35 @@ def connect_build(settings: Settings) -> duckdb.DuckDBPyConnection:
     tmp.mkdir(parents=True, exist_ok=True)
     con.execute(f"set temp_directory = '{tmp}'")
     con.execute(RAW_SCHEMA)
+    _migrate_keys(con)
     return con
+
+
+KEY_COLUMNS = {
+    "households": ("household_key", "head_person_key"),
+    "members": ("person_key", "household_key"),
+    "receipts": ("household_key", "person_key"),
+}
+
+
+def _migrate_keys(con: duckdb.DuckDBPyConnection) -> None:
+    """Build files written before pseudonyms became integers kept 64 hexadecimal characters.
+
+    The UHUGEINT is the same MAC's first 32 of them, so the conversion is exact and the
+    raw rows (the only copy outside the archive) are kept.
+    """
+    for table, columns in KEY_COLUMNS.items():
+        for column in columns:
+            (kind,) = con.execute(
+                "select data_type from information_schema.columns "
+                "where table_schema = 'raw' and table_name = ? and column_name = ?",
+                [table, column],
+            ).fetchone()
+            if kind == "VARCHAR":
+                con.execute(
+                    f"alter table raw.{table} alter column {column} set data type uhugeint "
+                    f"using ('0x' || left({column}, 32))::uhugeint"
+                )
 
 
 def read_reference_csv(name: str, seeds: Path = SEEDS_DIR) -> list[dict[str, str]]:
