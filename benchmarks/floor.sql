@@ -5,7 +5,7 @@
 
 create or replace macro rp(c) as try_cast(regexp_replace(regexp_replace(c, ',00$', ''), '[^0-9-]', '', 'g') as bigint);
 create or replace macro d(c) as coalesce(try_strptime(c, '%Y-%m-%d'), try_strptime(c, '%d/%m/%Y'), try_strptime(c, '%d-%m-%Y'))::date;
-create or replace macro hmac(c) as sha256((select opad from key_pads) || unhex(sha256((select ipad from key_pads) || encode(c))));
+create or replace macro hmac(c) as ('0x' || left(sha256((select opad from key_pads) || unhex(sha256((select ipad from key_pads) || encode(c)))), 32))::uhugeint;
 
 create or replace table hh as
 select unit_code, hmac(trim(no_kk)) as household_key, hmac(trim(nik_kepala)) as head_key,
