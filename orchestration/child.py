@@ -32,9 +32,19 @@ def die_with_parent() -> None:
 def dbt_main() -> None:
     """``satudata-dbt``: the ``dbt`` beside this interpreter, bound to its parent's life.
 
+    ``--version`` alone is answered from the installed package metadata, without starting dbt.
+
     ``exec`` keeps the death signal (it is only cleared for set-uid programs), so dbt itself,
     not a wrapper around it, is what dies with the run.
     """
+    if sys.argv[1:] == ["--version"]:
+        # dagster-dbt asks this once per run to parse the version; dbt itself takes 2 s to
+        # answer (it imports everything and asks the package index for the latest release)
+        from importlib.metadata import version
+
+        print(f"Core:\n  - installed: {version('dbt-core')}\n\nPlugins:\n"
+              f"  - duckdb: {version('dbt-duckdb')}")  # fmt: skip
+        return
     exec_bound(Path(sys.executable).with_name("dbt"), sys.argv[1:])
 
 

@@ -55,6 +55,19 @@ def test_every_suite_passes_on_a_good_build(built):
     assert {r.name: [f.notes or f.expectation for f in r.errors] for r in results if r.errors} == {}
 
 
+def test_a_prewarmed_runner_is_handed_the_file_once_and_a_dead_one_is_replaced(built):
+    gx_runner.prewarm()
+    warm = gx_runner._warm
+    gx_runner.prewarm()
+    assert gx_runner._warm is warm  # still waiting: not started twice
+    assert not [r.name for r in gx_runner.run_suites(built) if r.errors]
+    assert warm.returncode == 0 and gx_runner._warm is None
+    gx_runner.prewarm()
+    gx_runner._warm.kill()
+    gx_runner._warm.wait()
+    assert not [r.name for r in gx_runner.run_suites(built) if r.errors]  # a fresh runner
+
+
 # one breakage per suite, each violating an ERROR expectation of that suite only
 BREAKAGES = {
     "dim_region": "update marts.dim_region set level = 'kelurahan' where region_code = '64.74.02.1001'",

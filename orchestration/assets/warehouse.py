@@ -15,6 +15,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from ..checks.gx_runner import prewarm
 from ..dbt_project import dbt_project
 from ..ingest.store import build_lock
 from ..resources import SatudataResource
@@ -44,6 +45,7 @@ def warehouse_models(
     settings = satudata.settings()
     runs = settings.home / "dbt" / "runs"
     target = runs / context.run.run_id
+    prewarm()  # the GX runner imports GX while dbt builds; the checks that follow use it
     with build_lock(settings):  # one writer of build.duckdb, whichever run it belongs to
         yield from dbt.cli(["build"], context=context, target_path=target).stream()
     for old in sorted(runs.iterdir(), key=lambda p: p.stat().st_mtime)[:-KEEP_DBT_RUNS]:

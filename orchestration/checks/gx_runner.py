@@ -164,22 +164,44 @@ def suites_dir() -> Path:
     return Path(os.environ.get("SATUDATA_EXPECTATIONS_DIR", SUITES_DIR))
 
 
+_warm: subprocess.Popen | None = None
+
+
+def _spawn() -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", __name__],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def prewarm() -> None:
+    """Start the runner now, so it imports GX (about 2.6 s) while dbt builds.
+
+    It waits on its stdin and opens nothing until :func:`run_suites` hands it the file; if no
+    validation follows, it ends with this process (see ``orchestration.child``).
+    """
+    global _warm
+    if _warm is None or _warm.poll() is not None:
+        _warm = _spawn()
+
+
 def run_suites(database: Path, folder: Path | None = None) -> list[SuiteResult]:
-    """Validate every suite in a child process.
+    """Validate every suite in a child process (the prewarmed one when there is one).
 
     GX keeps a DuckDB connection (read-only) open for the life of its context; in a child
     process it is surely closed when the child ends, so the build file can be written again.
     """
-    completed = subprocess.run(
-        [sys.executable, "-m", __name__, str(database), str(folder or suites_dir())],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(f"Great Expectations runner failed:\n{completed.stderr[-4000:]}")
+    global _warm
+    process, _warm = (_warm if _warm is not None and _warm.poll() is None else _spawn()), None
+    job = {"database": str(database), "folder": str(folder or suites_dir())}
+    stdout, stderr = process.communicate(json.dumps(job))
+    if process.returncode != 0:
+        raise RuntimeError(f"Great Expectations runner failed:\n{stderr[-4000:]}")
     results = []
-    for raw in json.loads(completed.stdout.strip().splitlines()[-1]):
+    for raw in json.loads(stdout.strip().splitlines()[-1]):
         failures = [Failure(**f) for f in raw.pop("failures")]
         results.append(SuiteResult(**raw, failures=failures))
     return results
@@ -214,8 +236,11 @@ def _query_rows(database: Path, suites: list[dict]) -> dict[tuple[str, str | Non
     return rows
 
 
-def _main(argv: list[str]) -> int:
-    database, folder = Path(argv[0]), Path(argv[1])
+def _main() -> int:
+    import great_expectations  # noqa: F401 - the slow import, done before the job arrives
+
+    job = json.loads(sys.stdin.read())
+    database, folder = Path(job["database"]), Path(job["folder"])
     suites = load_suites(folder)
     rows = _query_rows(database, suites)
     results = validate_suites(database, suites)
@@ -231,4 +256,4 @@ if __name__ == "__main__":
     from orchestration.child import die_with_parent
 
     die_with_parent()
-    sys.exit(_main(sys.argv[1:]))
+    sys.exit(_main())
