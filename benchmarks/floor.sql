@@ -8,22 +8,25 @@ create or replace macro d(c) as coalesce(try_strptime(c, '%Y-%m-%d'), try_strpti
 create or replace macro hmac(c) as ('0x' || left(sha256((select opad from key_pads) || unhex(sha256((select ipad from key_pads) || encode(c)))), 32))::uhugeint;
 
 create or replace table hh as
-select unit_code, hmac(trim(no_kk)) as household_key, hmac(trim(nik_kepala)) as head_key,
+select unit_code, trim(no_kk) as kk, hmac(trim(no_kk)) as household_key, hmac(trim(nik_kepala)) as head_key,
        case when length(trim(kode_desa)) = 10 then substr(kode_desa, 1, 2) || '.' || substr(kode_desa, 3, 2) || '.'
             || substr(kode_desa, 5, 2) || '.' || substr(kode_desa, 7, 4) else trim(kode_desa) end as village,
        try_cast(jumlah_anggota as integer) as n, rp(pengeluaran_per_kapita) as y,
        try_cast(desil as integer) as decile, d(tanggal_verifikasi) as verified_on
 from hh_src;
 
+-- No. KK pseudonymised once per household, joined to members and receipts (as ingestion does)
+create or replace table kk_map as select unit_code, kk, any_value(household_key) as household_key from hh group by all;
+
 create or replace table mem as
-select unit_code, hmac(trim(nik)) as person_key, hmac(trim(no_kk)) as household_key, upper(trim(jenis_kelamin)) as sex,
+select mem_src.unit_code, hmac(trim(nik)) as person_key, k.household_key, upper(trim(jenis_kelamin)) as sex,
        d(tanggal_lahir) as birth, lower(trim(status_pekerjaan)) as status, upper(trim(lapangan_usaha)) as industry
-from mem_src;
+from mem_src left join kk_map k on k.unit_code = mem_src.unit_code and k.kk = trim(mem_src.no_kk);
 
 create or replace table rec as
-select unit_code, hmac(trim(no_kk)) as household_key, hmac(nullif(trim(nik), '')) as person_key,
+select rec_src.unit_code, k.household_key, hmac(nullif(trim(nik), '')) as person_key,
        upper(trim(kode_program)) as program, d(tanggal_salur) as disbursed_on, rp(nilai) as amount
-from rec_src;
+from rec_src left join kk_map k on k.unit_code = rec_src.unit_code and k.kk = trim(rec_src.no_kk);
 
 create or replace table hh_lined as
 select hh.*, l.poverty_line as z, l.extreme_poverty_line as ze,

@@ -129,6 +129,17 @@ def figures_of(home, table):
         con.close()
 
 
+def test_dbt_keeps_this_homes_parse_state_and_does_not_reparse_the_next_run(home):
+    def reparsed() -> bool:
+        latest = max((home / "dbt" / "runs").iterdir(), key=lambda p: p.stat().st_mtime)
+        return "Unable to do partial parsing" in (latest / "dbt.log").read_text()
+
+    assert run_pipeline(home) == 0  # the home was copied: its profile names another path
+    assert reparsed() and (home / "dbt" / "partial_parse.msgpack").exists()
+    assert run_pipeline(home) == 0
+    assert not reparsed()
+
+
 def test_rollback_restores_the_previous_publication(home, capsys):
     old = figures(published(home))
     add_submissions(home, sent="2025-04-05T09:00:00+08:00", households=15)

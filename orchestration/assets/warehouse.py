@@ -45,8 +45,19 @@ def warehouse_models(
     settings = satudata.settings()
     runs = settings.home / "dbt" / "runs"
     target = runs / context.run.run_id
+    # dbt re-parses the whole project when its profile changes, and the profile names the
+    # build file under SATUDATA_HOME: the manifest prepared at install time has another home.
+    # This home's own partial-parse state is kept between runs (dagster-dbt copies the
+    # project's only when the target has none) and saves dbt about 2 s a run.
+    parse_state = settings.home / "dbt" / "partial_parse.msgpack"
+    target.mkdir(parents=True, exist_ok=True)
+    if parse_state.exists():
+        shutil.copyfile(parse_state, target / parse_state.name)
     prewarm()  # the GX runner imports GX while dbt builds; the checks that follow use it
     with build_lock(settings):  # one writer of build.duckdb, whichever run it belongs to
         yield from dbt.cli(["build"], context=context, target_path=target).stream()
+    if (target / parse_state.name).exists():
+        shutil.copyfile(target / parse_state.name, parse_state.with_suffix(".tmp"))
+        parse_state.with_suffix(".tmp").replace(parse_state)
     for old in sorted(runs.iterdir(), key=lambda p: p.stat().st_mtime)[:-KEEP_DBT_RUNS]:
         shutil.rmtree(old, ignore_errors=True)
