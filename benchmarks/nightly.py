@@ -6,9 +6,11 @@ For each scale: generates the demo submissions once (cached in benchmarks/cache/
 - pipeline: `satudata run` from a fresh SATUDATA_HOME holding them, timed end to end, with
   the time of each stage (Dagster step stats) and the peak resident memory of the whole
   process tree (summed over all its processes, sampled from /proc);
-- floor: benchmarks/floor.sql in one DuckDB connection on the same files (read and type
+- floor: benchmarks/floor.sql in one DuckDB connection on the same files, best of two (read and type
   every column, HMAC pseudonyms, fct_poverty / fct_employment / fct_program_coverage at
   every level);
+- stages: Dagster's step times, dbt's own elapsed time inside its step, and the time outside
+  the steps (interpreter start, imports, loading the definitions, the printed summary);
 - resubmission (first scale only): one kabupaten sends a new revision; the following run.
 Prints a table (seconds, ratio to the floor, peak MiB) and writes it under benchmarks/results/.
 """
@@ -244,7 +246,8 @@ def main() -> int:
     rows = []
     for index, scale in enumerate(args.scales):
         cache = demo_cache(scale, args.period)
-        floor = run_floor(cache, args.period)
+        # the best of two: the floor is what the hardware can do, not what a busy moment allowed
+        floor = min((run_floor(cache, args.period) for _ in range(2)), key=lambda r: r["seconds"])
         with tempfile.TemporaryDirectory(dir=HERE / "cache") as tmp:
             home = Path(tmp) / "data"
             shutil.copytree(cache, home / "landing")
