@@ -1,13 +1,12 @@
 """The code location: gathers assets, jobs, schedules, sensors and resources."""
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
 from .assets import ingestion, publication, warehouse
 from .checks.quality_gate import great_expectations_suites
 from .dbt_project import DBT_EXECUTABLE, dbt_project
 from .jobs import ingest_job, nightly_job
-from .resources import SatudataResource
+from .resources import SatudataResource, WarehouseDbt
 from .schedules import nightly_schedule
 from .sensors import landing_sensor, record_run_failure
 
@@ -19,6 +18,6 @@ defs = dg.Definitions(
     sensors=[landing_sensor, record_run_failure],
     resources={
         "satudata": SatudataResource(),
-        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
+        "dbt": WarehouseDbt(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
     },
 )

@@ -72,3 +72,37 @@ def test_the_launcher_answers_the_version_as_dbt_does():
         return re.search(r"(\d+\.\d+\.\d+)", out.stdout).group(1)  # as dagster-dbt reads it
 
     assert version(DBT_EXECUTABLE) == version(str(Path(sys.executable).with_name("dbt")))
+
+
+def test_dagster_starts_dbt_without_loading_dbts_adapter_in_its_own_process(monkeypatch, tmp_path):
+    """dagster-dbt's resource loads dbt's adapter and macros before starting dbt (2.6 s a run);
+    the resource of these assets does not, and dbt is still started with the same command."""
+    import dbt.adapters.factory as factory
+    from dagster_dbt import DbtCliResource
+
+    from orchestration.dbt_project import dbt_project
+    from orchestration.resources import WarehouseDbt
+
+    registered = []
+    real = factory.register_adapter
+    monkeypatch.setattr(
+        factory, "register_adapter", lambda *a, **k: (registered.append(a), real(*a, **k))[1]
+    )
+    monkeypatch.setenv("SATUDATA_HOME", str(tmp_path))
+    fake = tmp_path / "fake-dbt"  # records its arguments instead of building
+    fake.write_text(
+        '#!/bin/sh\n[ "$1" = "--version" ] && { echo "Core: installed: 1.11.16"; exit 0; }\n'
+        f'echo "$@" >> {tmp_path / "calls"}\n'
+    )
+    fake.chmod(0o755)
+    for resource in (DbtCliResource, WarehouseDbt):
+        registered.clear()
+        dbt = resource(project_dir=dbt_project, dbt_executable=str(fake))
+        invocation = dbt.cli(
+            ["build"], manifest=dbt_project.manifest_path, target_path=tmp_path / resource.__name__
+        )
+        assert invocation.process.wait() == 0
+        assert bool(registered) is (resource is DbtCliResource), resource.__name__
+    first, second = (tmp_path / "calls").read_text().splitlines()
+    assert first.replace("DbtCliResource", "X") == second.replace("WarehouseDbt", "X")
+    assert first.startswith("build")
