@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from orchestration.ingest.contract import REASONS
 from orchestration.ingest.pipeline import Ingestor
 from orchestration.ingest.store import connect_build
 from tests.conftest import TEST_KEY
@@ -186,6 +187,35 @@ def test_more_than_ten_percent_rejected_quarantines_the_whole_submission(
     if quarantined:
         assert outcome.reason_code == "TOO_MANY_REJECTS"
         assert counts(query) == (0, 0, 0)
+
+
+def test_the_report_lists_every_rejected_cell_in_file_order_masked_and_in_both_languages(
+    settings, ingest, query
+):
+    data = register()
+    data["bantuan"][0]["nik"] = "12345"  # personal, short: all stars
+    data["anggota"][0]["nik"] = "647402150590001"  # personal: first 4 and last 2 kept
+    data["keluarga"][0]["jumlah_anggota"] = "dua"  # not personal: as sent
+    write_submission(settings.landing, "s", data)
+    [outcome] = ingest()
+    report = json.loads(Path(outcome.report_path).read_text(encoding="utf-8"))
+    rejects = report["rejects"]
+    # every rejected cell of the register, in file order, and nothing else
+    assert [(r["table"], r["line"], r["column"], r["reason_code"]) for r in rejects] == query(
+        "select table_name, line, column_name, reason_code from raw.rejects order by 1, 2, 3"
+    )
+    assert sum(report["rejects_by_reason"].values()) == len(rejects)
+    assert len({(r["table"], r["line"]) for r in rejects}) == outcome.rows_rejected
+    values = {(r["table"], r["column"]): r["value"] for r in rejects}
+    assert values[("bantuan", "nik")] == "*****"
+    assert values[("anggota", "nik")] == "6474" + "*" * 9 + "01"
+    assert values[("keluarga", "jumlah_anggota")] == "dua"
+    for entry in rejects:
+        assert (entry["message_id"], entry["message_en"], entry["fix_id"], entry["fix_en"]) == (
+            REASONS[entry["reason_code"]]
+        )
+    page = Path(outcome.report_path).with_suffix(".html").read_text(encoding="utf-8")
+    assert "6474*********01" in page and "647402150590001" not in page
 
 
 def test_quarantined_files_stay_untouched_beside_a_bilingual_report(settings, ingest):

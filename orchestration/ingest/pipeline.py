@@ -27,7 +27,7 @@ from .contract import (
     QuarantineError,
     required_columns,
 )
-from .report import build_report, copy_report, reject_entry, write_report
+from .report import build_report, copy_report, install_reasons, reject_summary, write_report
 from .store import build_lock, connect_build, install_reference, submitting_units
 from .validate import Context, accepted_filter, validate
 
@@ -206,6 +206,7 @@ class Ingestor:
             con = connect_build(self.settings)
             try:
                 install_reference(con)
+                install_reasons(con)
                 for entry in reader.discover(self.settings.landing):
                     outcomes.append(self.ingest(con, entry))
             finally:
@@ -324,15 +325,7 @@ class Ingestor:
         status, replaces, replaced_by = (
             ("quarantined", None, None) if quarantine else self._decide(con, manifest)
         )
-        rejects = []
-        if counts:
-            rejects = [
-                reject_entry(*row)
-                for row in con.execute(
-                    "select table_name, line, column_name, value, reason_code, personal from rejects "
-                    "order by table_name, line, column_name"
-                ).fetchall()
-            ]
+        by_reason, first_rejects = reject_summary(con) if counts else ({}, [])
         label = f"{unit or 'unknown'}_{period or 'unknown'}_{sid[:12]}"
         report_dir = self.settings.reports / (unit or "unknown") / (period or "unknown")
         report = build_report(
@@ -352,7 +345,7 @@ class Ingestor:
             superseded_by=replaced_by,
             files=[{k: f[k] for k in ("path", "sha256", "size")} for f in received.files],
             tables=counts,
-            rejects=rejects,
+            rejects_by_reason=by_reason,
         )
         report_path = report_dir / f"{label}.json"
         rows_rejected = sum(c["rejected"] for c in counts.values())
@@ -411,7 +404,7 @@ class Ingestor:
         except Exception:
             con.execute("rollback")
             raise
-        written = write_report(report, report_dir, label)
+        written = write_report(report, report_dir, label, con if counts else None, first_rejects)
         if status == "quarantined":
             target = self.settings.quarantine / label
             target.mkdir(parents=True, exist_ok=True)
