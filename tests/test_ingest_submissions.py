@@ -16,7 +16,8 @@ import pytest
 from orchestration.ingest.contract import REASONS
 from orchestration.ingest.pipeline import Ingestor
 from orchestration.ingest.store import connect_build
-from tests.conftest import TEST_KEY
+from orchestration.settings import Settings
+from tests.conftest import NOW, TEST_KEY
 from tests.submissions import COLUMNS, manifest, register, write_submission
 
 
@@ -307,6 +308,53 @@ def test_older_submission_arriving_later_is_recorded_as_superseded_and_changes_n
         report["status_id"].startswith("DIGANTIKAN")
         and report["superseded_by"] == new.submission_id
     )
+
+
+def test_two_submissions_at_a_time_give_the_register_one_at_a_time_gives(tmp_path, monkeypatch):
+    """Revisions of one unit and period in one batch, with the same outcome as serial ingestion:
+    arriving later with an older or equal dikirim_pada is superseded; byte-identical copies
+    are duplicates; a quarantined one changes nothing."""
+    monkeypatch.setenv("SATUDATA_PSEUDONYM_KEY", TEST_KEY)
+    sent = {d: f"2025-04-0{d}T09:00:00+08:00" for d in (3, 4, 5)}
+    batch = [  # in arrival order
+        ("a1", register(households=20), manifest(sent=sent[3])),
+        ("b1", register("64.74.01"), manifest("64.74.01")),
+        ("a3", register(households=18), manifest(sent=sent[5])),
+        ("a2", register(households=19), manifest(sent=sent[4])),
+        ("b1-again", register("64.74.01"), manifest("64.74.01")),
+        ("a4", register(households=17), manifest(sent=sent[5])),
+        ("q", register("64.74.03"), manifest(unit="64.05")),
+        ("b0", register("64.74.01"), manifest("64.74.01", period="2025-02")),
+    ]
+    registers = {}
+    for workers in (1, 2):
+        settings = Settings(tmp_path / f"workers{workers}").ensure()
+        for i, (name, data, sent_manifest) in enumerate(batch):
+            path = write_submission(settings.landing, name, data, sent_manifest)
+            os.utime(path, (1_700_000_000 + i, 1_700_000_000 + i))
+        outcomes = Ingestor(settings, now=NOW, workers=workers).run()
+        con = duckdb.connect(str(settings.build_db), read_only=True)
+        registers[workers] = (
+            [(o.landing_name, o.status) for o in outcomes],
+            con.execute(
+                "select s.landing_name, s.status, n.landing_name, s.households_accepted "
+                "from raw.submissions s left join raw.submissions n "
+                "on n.submission_id = s.superseded_by order by 1"
+            ).fetchall(),
+            con.execute(
+                "select s.landing_name, count(*) from raw.households h "
+                "join raw.submissions s using (submission_id) group by all order by 1"
+            ).fetchall(),
+        )
+        con.close()
+        assert not list(settings.landing.iterdir())
+    assert registers[2] == registers[1]
+    assert registers[2][0] == [
+        ("a1", "accepted"), ("b1", "accepted"), ("a3", "accepted"), ("a2", "superseded"),
+        ("b1-again", "duplicate"), ("a4", "superseded"), ("q", "quarantined"), ("b0", "accepted"),
+    ]  # fmt: skip
+    superseded_by = {name: by for name, status, by, _ in registers[2][1] if status == "superseded"}
+    assert superseded_by == {"a1": "a3", "a2": "a3", "a4": "a3"}
 
 
 def test_quarantined_newer_submission_does_not_supersede(settings, ingest, query):

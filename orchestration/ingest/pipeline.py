@@ -12,13 +12,15 @@ import logging
 import re
 import shutil
 import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import duckdb
 
-from ..settings import Settings
+from ..settings import INGEST_WORKERS, Settings
 from . import reader
 from .contract import (
     REJECT_SHARE_LIMIT,
@@ -191,43 +193,151 @@ LOAD_SQL = {
 }
 
 
+class _ArrivalOrder:
+    """Submissions of one unit and period are decided and loaded in arrival order.
+
+    Whether a submission is accepted or superseded depends on the one accepted before it for
+    the same unit and period, so two of those must not be loaded at once, nor out of order
+    (on equal ``dikirim_pada`` the first to arrive stays accepted). Positions are handed to the
+    workers in arrival order, so every earlier one has started: waiting cannot deadlock.
+    """
+
+    _NOBODY = object()
+
+    def __init__(self, size: int):
+        self._keys: list[object] = [None] * size  # (unit, period) once known
+        self._done = [False] * size
+        self._cond = threading.Condition()
+
+    def known(self, position: int, key: tuple[str, str] | None) -> None:
+        with self._cond:
+            if self._keys[position] is None:
+                self._keys[position] = key if key is not None else self._NOBODY
+                self._cond.notify_all()
+
+    def finished(self, position: int) -> None:
+        with self._cond:
+            self._done[position] = True
+            if self._keys[position] is None:
+                self._keys[position] = self._NOBODY
+            self._cond.notify_all()
+
+    def wait_turn(self, position: int) -> None:
+        key = self._keys[position]
+
+        def earlier_are_out_of_the_way() -> bool:
+            return all(
+                self._keys[k] is not None and (self._keys[k] != key or self._done[k])
+                for k in range(position)
+            )
+
+        with self._cond:
+            self._cond.wait_for(earlier_are_out_of_the_way)
+
+
 class Ingestor:
     """Ingests the ready submissions of ``landing/`` into ``warehouse/build.duckdb``."""
 
-    def __init__(self, settings: Settings, now: dt.datetime | None = None):
+    def __init__(
+        self, settings: Settings, now: dt.datetime | None = None, workers: int = INGEST_WORKERS
+    ):
         self.settings = settings.ensure()
         self.now = now
+        self.workers = workers
         self.units = submitting_units()
         self.pseudo = Pseudonymiser(settings.pseudonym_key())
 
     def run(self) -> list[Outcome]:
-        outcomes = []
+        """Every ready submission, two at a time (``SATUDATA_INGEST_WORKERS``).
+
+        Each is archived first, here and in arrival order; then read, validated and loaded on a
+        connection of its own. Submissions of one unit and period are decided and loaded in the
+        order they arrived (``_ArrivalOrder``), exactly as one at a time would be.
+        """
         with build_lock(self.settings):
             con = connect_build(self.settings)
             try:
-                install_reference(con)
-                install_reasons(con)
-                for entry in reader.discover(self.settings.landing):
-                    outcomes.append(self.ingest(con, entry))
+                return self._run(con)
             finally:
                 con.close()
-        return outcomes
 
-    # -- one submission ---------------------------------------------------------------------
-    def ingest(self, con: duckdb.DuckDBPyConnection, entry: Path) -> Outcome:
-        now = self.now or dt.datetime.now(dt.UTC)
-        received = reader.archive_submission(entry, self.settings.archive, now)
-        sid = received.submission_id
+    def _run(self, con: duckdb.DuckDBPyConnection) -> list[Outcome]:
+        entries = reader.discover(self.settings.landing)
+        outcomes: list[Outcome | None] = [None] * len(entries)
+        batch: list[tuple[int, reader.Received, dt.datetime]] = []
+        repeated: list[tuple[int, reader.Received, dt.datetime]] = []
+        for index, entry in enumerate(entries):
+            now = self.now or dt.datetime.now(dt.UTC)
+            received = reader.archive_submission(entry, self.settings.archive, now)
+            if any(r.submission_id == received.submission_id for _, r, _ in batch):
+                repeated.append((index, received, now))  # the same bytes twice: see below
+                continue
+            outcomes[index] = self._duplicate(con, received)
+            if outcomes[index] is None:
+                batch.append((index, received, now))
+        order = _ArrivalOrder(len(batch))
+        local = threading.local()
+        cursors: list[duckdb.DuckDBPyConnection] = []
+
+        def one(position: int, received: reader.Received, now: dt.datetime) -> Outcome:
+            if not hasattr(local, "con"):
+                local.con = con.cursor()  # temp tables and macros are per connection
+                cursors.append(local.con)
+                install_reference(local.con)
+                install_reasons(local.con)
+            try:
+                return self.ingest(local.con, received, now, order, position)
+            finally:
+                order.finished(position)
+
+        try:
+            with ThreadPoolExecutor(min(self.workers, max(1, len(batch)))) as pool:
+                futures = [pool.submit(one, k, r, n) for k, (_, r, n) in enumerate(batch)]
+                for future in as_completed(futures):
+                    if future.exception() is not None:  # stop as one at a time would
+                        for k, other in enumerate(futures):
+                            if other.cancel():
+                                order.finished(k)
+                        break
+        finally:
+            for cursor in cursors:
+                cursor.close()
+        errors = [f.exception() for f in futures if not f.cancelled() and f.exception()]
+        if errors:
+            raise errors[0]
+        for (index, _, _), future in zip(batch, futures, strict=True):
+            outcomes[index] = future.result()
+        # a second copy of bytes that arrived twice in one batch: a duplicate once the first is in
+        if repeated:
+            install_reference(con)
+            install_reasons(con)
+        for index, received, now in repeated:
+            outcomes[index] = self._duplicate(con, received) or self.ingest(con, received, now)
+        return [o for o in outcomes if o is not None]
+
+    def _duplicate(
+        self, con: duckdb.DuckDBPyConnection, received: reader.Received
+    ) -> Outcome | None:
+        """The outcome of a submission already in the register, or None."""
+        sid, entry = received.submission_id, received.entry
         known = con.execute(
             "select status from raw.submissions where submission_id = ?", [sid]
         ).fetchone()
-        if known:
-            log.info(
-                "%s: already received as %s (%s); nothing to do", entry.name, sid[:12], known[0]
-            )
-            self._remove(entry)
-            return Outcome(sid, entry.name, "duplicate")
+        if not known:
+            return None
+        log.info("%s: already received as %s (%s); nothing to do", entry.name, sid[:12], known[0])
+        self._remove(entry)
+        return Outcome(sid, entry.name, "duplicate")
 
+    # -- one submission ---------------------------------------------------------------------
+    def ingest(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        received: reader.Received,
+        now: dt.datetime,
+        order: _ArrivalOrder | None = None,
+        position: int = 0,
+    ) -> Outcome:
         workdir = Path(tempfile.mkdtemp(prefix="ingest-", dir=self._tmp()))
         manifest: Manifest | None = None
         sources: dict[str, reader.SourceTable] = {}
@@ -238,6 +348,8 @@ class Ingestor:
                 folder = reader.unpack(received, workdir)
                 manifest_raw = reader.read_manifest(folder)
                 manifest = parse_manifest(manifest_raw, self.units, now)
+                if order:
+                    order.known(position, (manifest.unit_code, manifest.period))
                 sources = read_tables(con, folder, workdir)
                 ctx = Context(
                     manifest.unit_code,
@@ -262,6 +374,10 @@ class Ingestor:
                 quarantine = None
             except QuarantineError as exc:
                 quarantine = exc
+            if order:
+                order.known(position, None)  # no unit and period: nobody waits on it
+                if manifest:
+                    order.wait_turn(position)
             return self._record(
                 con, received, manifest, manifest_raw, sources, counts, quarantine, now
             )
