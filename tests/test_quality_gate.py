@@ -55,17 +55,40 @@ def test_every_suite_passes_on_a_good_build(built):
     assert {r.name: [f.notes or f.expectation for f in r.errors] for r in results if r.errors} == {}
 
 
-def test_a_prewarmed_runner_is_handed_the_file_once_and_a_dead_one_is_replaced(built):
+def test_prewarmed_runners_are_handed_the_file_once_and_a_dead_one_is_replaced(built):
     gx_runner.prewarm()
-    warm = gx_runner._warm
+    warm = list(gx_runner._warm)
+    assert len(warm) == gx_runner.RUNNERS
     gx_runner.prewarm()
-    assert gx_runner._warm is warm  # still waiting: not started twice
-    assert not [r.name for r in gx_runner.run_suites(built) if r.errors]
-    assert warm.returncode == 0 and gx_runner._warm is None
+    assert gx_runner._warm == warm  # still waiting: not started twice
+    results = gx_runner.run_suites(built)
+    assert not [r.name for r in results if r.errors]
+    assert [r.name for r in results] == [
+        s["name"] for s in gx_runner.load_suites()
+    ]  # all, in order
+    assert all(p.returncode == 0 for p in warm) and gx_runner._warm == []
     gx_runner.prewarm()
-    gx_runner._warm.kill()
-    gx_runner._warm.wait()
+    gx_runner._warm[0].kill()
+    gx_runner._warm[0].wait()
     assert not [r.name for r in gx_runner.run_suites(built) if r.errors]  # a fresh runner
+
+
+def test_the_suites_are_shared_between_runners_by_the_rows_they_read(built):
+    groups = gx_runner._share(built, gx_runner.load_suites(), 2)
+    assert sorted(n for g in groups for n in g) == sorted(
+        s["name"] for s in gx_runner.load_suites()
+    )
+    con = duckdb.connect(str(built), read_only=True)
+    rows = dict(
+        con.execute(
+            "select schema_name || '.' || table_name, estimated_size from duckdb_tables()"
+        ).fetchall()
+    )
+    con.close()
+    suites = sorted(gx_runner.load_suites(), key=lambda s: -rows[s["meta"]["table"]])
+    # the suites of the two largest tables go to different runners
+    [first] = [g for g in groups if suites[0]["name"] in g]
+    assert suites[1]["name"] not in first
 
 
 # one breakage per suite, each violating an ERROR expectation of that suite only

@@ -53,7 +53,7 @@ def warehouse_models(
     target.mkdir(parents=True, exist_ok=True)
     if parse_state.exists():
         shutil.copyfile(parse_state, target / parse_state.name)
-    prewarm()  # the GX runner imports GX while dbt builds; the checks that follow use it
+    prewarm()  # the GX runners import GX while dbt builds; the checks that follow use them
     with build_lock(settings):  # one writer of build.duckdb, whichever run it belongs to
         yield from dbt.cli(["build"], context=context, target_path=target).stream()
     if (target / parse_state.name).exists():
