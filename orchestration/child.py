@@ -8,10 +8,15 @@ deliver a signal to a child when its parent dies (``PR_SET_PDEATHSIG``); both ch
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import json
 import os
 import signal
+import socket
+import subprocess
 import sys
+import threading
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
@@ -45,6 +50,10 @@ def dbt_main() -> None:
         print(f"Core:\n  - installed: {version('dbt-core')}\n\nPlugins:\n"
               f"  - duckdb: {version('dbt-duckdb')}")  # fmt: skip
         return
+    die_with_parent()
+    code = _run_on_standby(sys.argv[1:])
+    if code is not None:
+        sys.exit(code)
     exec_bound(Path(sys.executable).with_name("dbt"), sys.argv[1:])
 
 
@@ -52,3 +61,111 @@ def exec_bound(program: Path | str, args: list[str]) -> None:
     """Replace this process by ``program``, which then dies with this process's parent."""
     die_with_parent()
     os.execv(program, [str(program), *args])
+
+
+# -- a dbt that has already started -----------------------------------------------------------
+# dbt takes about 2 s to import before it does anything. The run starts a standby dbt early
+# (while ingestion works, on the other core); the next ``satudata-dbt`` the same process starts
+# hands it its arguments, environment, working directory and standard streams, and waits for
+# its exit code. Without a standby (or off Linux) the launcher runs dbt itself, as before.
+
+STANDBY_IDLE_SECONDS = 1800
+
+
+def _standby_address(run_pid: int) -> str:
+    return f"\0satudata-dbt-standby-{run_pid}"  # Linux's abstract namespace: no file to clean
+
+
+_standbys: list[subprocess.Popen] = []
+
+
+def start_dbt_standby() -> subprocess.Popen | None:
+    """A dbt process of this process, importing dbt now; ``satudata-dbt`` will use it once."""
+    if not sys.platform.startswith("linux"):
+        return None
+    _standbys[:] = [p for p in _standbys if p.poll() is None]  # (reaps the ones that ended)
+    _standbys.append(
+        subprocess.Popen(
+            [sys.executable, "-m", "orchestration.child", "dbt-standby"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    )
+    return _standbys[-1]
+
+
+def _run_on_standby(args: list[str]) -> int | None:
+    """Run dbt on the standby of this launcher's parent; None when there is none."""
+    if not sys.platform.startswith("linux"):
+        return None
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        conn.connect(_standby_address(os.getppid()))
+    except OSError:
+        return None
+    request = {"args": args, "cwd": os.getcwd(), "env": dict(os.environ)}
+    socket.send_fds(conn, [json.dumps(request).encode()], [0, 1, 2])
+    started = conn.recv(1 << 16)
+    if not started:
+        return None  # it ended before taking the request: run dbt here
+    pid = json.loads(started)["pid"]
+
+    def forward(signum: int, _frame: object) -> None:  # dagster-dbt stops dbt with these
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, forward)
+    finished = conn.recv(1 << 16)
+    return json.loads(finished)["exit"] if finished else 1
+
+
+def _standby() -> int:
+    die_with_parent()
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        server.bind(_standby_address(os.getppid()))
+    except OSError:
+        return 0  # this process already has a standby
+    server.listen(1)
+    from dbt.cli.main import cli  # the slow part, done before anybody waits for it
+
+    server.settimeout(STANDBY_IDLE_SECONDS)
+    try:
+        conn, _ = server.accept()
+    except TimeoutError:
+        return 0
+    server.close()
+    conn.settimeout(None)
+    message, fds, _flags, _address = socket.recv_fds(conn, 1 << 22, 3)
+    request = json.loads(message)
+    for target, fd in zip((0, 1, 2), fds, strict=True):
+        os.dup2(fd, target)
+        os.close(fd)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    conn.sendall(json.dumps({"pid": os.getpid()}).encode())
+
+    finished = threading.Event()
+
+    def launcher_gone() -> None:  # the launcher was killed: so is its dbt
+        if not conn.recv(1) and not finished.is_set():
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=launcher_gone, daemon=True).start()
+    try:
+        cli.main(args=request["args"], prog_name="dbt")
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    finished.set()
+    conn.sendall(json.dumps({"exit": code}).encode())
+    return code
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["dbt-standby"]:
+    sys.exit(_standby())

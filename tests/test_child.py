@@ -106,3 +106,27 @@ def test_dagster_starts_dbt_without_loading_dbts_adapter_in_its_own_process(monk
     first, second = (tmp_path / "calls").read_text().splitlines()
     assert first.replace("DbtCliResource", "X") == second.replace("WarehouseDbt", "X")
     assert first.startswith("build")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the standby is Linux-only")
+def test_the_launcher_runs_dbt_on_the_standby_of_its_parent_with_its_exit_code(tmp_path):
+    from orchestration.child import start_dbt_standby
+
+    for args, code, expected in (
+        (["--help"], 0, "Usage: dbt"),
+        (["no-such-command"], 2, "No such command"),
+    ):
+        standby = start_dbt_standby()
+        address = f"@satudata-dbt-standby-{os.getpid()}"
+        deadline = time.monotonic() + 30
+        while address not in Path("/proc/net/unix").read_text():  # listening (as during ingestion)
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        launched = subprocess.run(
+            [DBT_EXECUTABLE, *args], capture_output=True, text=True, cwd=tmp_path, timeout=120
+        )
+        assert launched.returncode == code
+        assert expected in launched.stdout + launched.stderr
+        assert standby.wait(timeout=30) == code  # the standby ran it, and it ran once
+    launched = subprocess.run([DBT_EXECUTABLE, "--help"], capture_output=True, text=True)
+    assert launched.returncode == 0 and "Usage: dbt" in launched.stdout  # no standby: dbt itself

@@ -154,8 +154,8 @@ def test_rollback_restores_the_previous_publication(home, capsys):
     ).fetchone() == (40,)
 
 
-def _dbt_processes(home: Path) -> list[int]:
-    """Live dbt processes working for this SATUDATA_HOME (found through /proc)."""
+def _dbt_processes(home: Path, name: bytes = b"dbt") -> list[int]:
+    """Live dbt processes (launcher, standby, dbt) of this SATUDATA_HOME, found through /proc."""
     marker = f"SATUDATA_HOME={home}".encode()
     found = []
     for proc in Path("/proc").iterdir():
@@ -167,7 +167,7 @@ def _dbt_processes(home: Path) -> list[int]:
             state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if marker in environ and b"dbt" in cmdline and state != "Z":
+        if marker in environ and name in cmdline and state != "Z":
             found.append(int(proc.name))
     return found
 
@@ -182,7 +182,8 @@ def test_a_run_killed_mid_way_leaves_the_previous_publication_intact_and_the_nex
     process = subprocess.Popen([sys.executable, "-m", "orchestration.cli", "run"], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 120
-    while not _dbt_processes(home) and time.monotonic() < deadline:  # dbt is writing the build
+    # the launcher starts when dbt builds (the standby waits from the start of the run)
+    while not _dbt_processes(home, b"satudata-dbt") and time.monotonic() < deadline:
         time.sleep(0.02)
     assert process.poll() is None, "the run ended before dbt started"
     os.kill(process.pid, signal.SIGKILL)
