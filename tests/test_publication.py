@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration import cli
+from orchestration import child, cli
 from orchestration.checks.gx_runner import SUITES_DIR
 from orchestration.publish import PUBLISHED_TABLES
 from tests.pipeline import add_submissions, build_published, copy_home, environment, run_pipeline
@@ -136,8 +136,13 @@ def test_dbt_keeps_this_homes_parse_state_and_does_not_reparse_the_next_run(home
 
     assert run_pipeline(home) == 0  # the home was copied: its profile names another path
     assert reparsed() and (home / "dbt" / "partial_parse.msgpack").exists()
+    before = list(child._standbys)
     assert run_pipeline(home) == 0
     assert not reparsed()
+    # the run started a standby dbt during ingestion, and dbt ran on it (a standby nobody
+    # used would still be waiting)
+    [standby] = [p for p in child._standbys if p not in before]
+    assert standby.wait(timeout=10) == 0
 
 
 def test_rollback_restores_the_previous_publication(home, capsys):

@@ -229,6 +229,7 @@ def run_suites(database: Path, folder: Path | None = None) -> list[SuiteResult]:
     _warm.clear()
     for extra in runners[len(groups) :]:
         extra.kill()
+        extra.wait()
     runners = runners[: len(groups)]
     runners += [_spawn() for _ in range(len(groups) - len(runners))]
     jobs = [

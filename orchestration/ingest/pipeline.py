@@ -265,12 +265,12 @@ class Ingestor:
         entries = reader.discover(self.settings.landing)
         outcomes: list[Outcome | None] = [None] * len(entries)
         batch: list[tuple[int, reader.Received, dt.datetime]] = []
-        repeated: list[tuple[int, reader.Received, dt.datetime]] = []
+        repeated: list[tuple[int, reader.Received]] = []
         for index, entry in enumerate(entries):
             now = self.now or dt.datetime.now(dt.UTC)
             received = reader.archive_submission(entry, self.settings.archive, now)
             if any(r.submission_id == received.submission_id for _, r, _ in batch):
-                repeated.append((index, received, now))  # the same bytes twice: see below
+                repeated.append((index, received))  # the same bytes twice: see below
                 continue
             outcomes[index] = self._duplicate(con, received)
             if outcomes[index] is None:
@@ -307,12 +307,9 @@ class Ingestor:
             raise errors[0]
         for (index, _, _), future in zip(batch, futures, strict=True):
             outcomes[index] = future.result()
-        # a second copy of bytes that arrived twice in one batch: a duplicate once the first is in
-        if repeated:
-            install_reference(con)
-            install_reasons(con)
-        for index, received, now in repeated:
-            outcomes[index] = self._duplicate(con, received) or self.ingest(con, received, now)
+        # a second copy of bytes that arrived twice in one batch: the first is in the register now
+        for index, received in repeated:
+            outcomes[index] = self._duplicate(con, received)
         return [o for o in outcomes if o is not None]
 
     def _duplicate(
@@ -335,8 +332,8 @@ class Ingestor:
         con: duckdb.DuckDBPyConnection,
         received: reader.Received,
         now: dt.datetime,
-        order: _ArrivalOrder | None = None,
-        position: int = 0,
+        order: _ArrivalOrder,
+        position: int,
     ) -> Outcome:
         workdir = Path(tempfile.mkdtemp(prefix="ingest-", dir=self._tmp()))
         manifest: Manifest | None = None
@@ -348,8 +345,7 @@ class Ingestor:
                 folder = reader.unpack(received, workdir)
                 manifest_raw = reader.read_manifest(folder)
                 manifest = parse_manifest(manifest_raw, self.units, now)
-                if order:
-                    order.known(position, (manifest.unit_code, manifest.period))
+                order.known(position, (manifest.unit_code, manifest.period))
                 sources = read_tables(con, folder, workdir)
                 ctx = Context(
                     manifest.unit_code,
@@ -374,10 +370,9 @@ class Ingestor:
                 quarantine = None
             except QuarantineError as exc:
                 quarantine = exc
-            if order:
-                order.known(position, None)  # no unit and period: nobody waits on it
-                if manifest:
-                    order.wait_turn(position)
+            order.known(position, None)  # no unit and period: nobody waits on it
+            if manifest:
+                order.wait_turn(position)
             return self._record(
                 con, received, manifest, manifest_raw, sources, counts, quarantine, now
             )
