@@ -34,10 +34,9 @@ def manifest_is_current() -> bool:
 def prepare_manifest(force: bool = False) -> Path:
     """``dbt parse`` when the manifest is missing or older than the project's files."""
     if force or not manifest_is_current():
-        env = {
-            **os.environ,
-            "SATUDATA_HOME": os.environ.get("SATUDATA_HOME", str(Path("data").resolve())),
-        }
+        home = Path(os.environ.get("SATUDATA_HOME", "data")).resolve()
+        home.mkdir(parents=True, exist_ok=True)  # dbt runs from there (``child.run_from_home``)
+        env = {**os.environ, "SATUDATA_HOME": str(home)}
         subprocess.run(
             [DBT_EXECUTABLE, "parse", "--quiet", "--project-dir", str(dbt_project.project_dir),
              "--profiles-dir", str(dbt_project.profiles_dir)],

@@ -130,3 +130,26 @@ def test_the_launcher_runs_dbt_on_the_standby_of_its_parent_with_its_exit_code(t
         assert standby.wait(timeout=30) == code  # the standby ran it, and it ran once
     launched = subprocess.run([DBT_EXECUTABLE, "--help"], capture_output=True, text=True)
     assert launched.returncode == 0 and "Usage: dbt" in launched.stdout  # no standby: dbt itself
+
+
+def test_dbt_runs_from_the_data_root_with_its_paths_made_absolute(tmp_path, monkeypatch):
+    """The profile then renders ``./warehouse/build.duckdb`` in every home (see
+    ``child.run_from_home``); arguments given relative to where dbt was started still hold."""
+    from orchestration.child import run_from_home
+
+    home, project = tmp_path / "data", tmp_path / "project"
+    home.mkdir()
+    project.mkdir()
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("SATUDATA_HOME", str(home))
+    monkeypatch.delenv("DBT_PROJECT_DIR", raising=False)
+    args = run_from_home(["build", "--target-path", "t", "--select", "x", "--log-path", "/abs"])
+    assert Path.cwd() == home and os.environ["SATUDATA_HOME"] == "."
+    assert args == ["build", "--target-path", str(project / "t"), "--select", "x",
+                    "--log-path", "/abs", "--project-dir", str(project)]  # fmt: skip
+    # a given project directory is kept; options alone (``--version``) are left as they are
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("SATUDATA_HOME", str(home))
+    assert run_from_home(["parse", "--project-dir", "p"]) == ["parse", "--project-dir", str(project / "p")]
+    monkeypatch.chdir(project)
+    assert run_from_home(["--version"]) == ["--version"] and Path.cwd() == project
