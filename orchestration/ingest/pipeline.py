@@ -381,7 +381,7 @@ class Ingestor:
             for name in (
                 "rejects",
                 "kk_keys",
-                *(f"{p}_{t}" for p in ("src", "chk") for t in TABLES),
+                *(f"{p}_{t}" for p in ("raw_src", "src", "chk") for t in TABLES),
             ):
                 con.execute(f"drop table if exists {name}")
 

@@ -259,9 +259,14 @@ def _header(path: Path) -> tuple[list[str], str]:
 
 
 def _project(
-    con: duckdb.DuckDBPyConnection, table: str, raw: str, header: list[str], wanted: list[str]
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    raw: str,
+    line: str,
+    header: list[str],
+    wanted: list[str],
 ) -> tuple[list[str], list[str]]:
-    """``src_<table>``: the wanted columns by name, plus ``line``."""
+    """``src_<table>``: the wanted columns of ``raw`` by name, plus ``line`` (an expression)."""
     present, seen = {}, set()
     for position, name in enumerate(header):
         if name in seen and name in wanted:
@@ -272,9 +277,8 @@ def _project(
     missing = [f'null::varchar as "{n}"' for n in wanted if n not in present]
     con.execute(
         f"create or replace temp table src_{table} as "
-        f"select line, {', '.join(selected + missing)} from {raw}"
+        f"select {line} as line, {', '.join(selected + missing)} from {raw}"
     )
-    con.execute(f"drop table if exists {raw}")
     ignored = [h for h in header if h and h not in wanted]
     return [n for n in wanted if n in present], ignored
 
@@ -294,12 +298,12 @@ def read_csv_table(
             f"auto_detect=false, columns=$columns, null_padding=true, encoding='utf-8')",
             {"path": str(readable), "delim": delimiter, "columns": columns},
         )
-        # rowid follows the file's order (insertion order is preserved): header is line 1
-        con.execute(f"create or replace temp table {raw} as select rowid + 2 as line, * from {raw}")
     except duckdb.Error as exc:
         first_line = str(exc).strip().splitlines()[0]
         raise QuarantineError("FILE_UNREADABLE", f"{path.name}: {first_line}") from exc
-    found, ignored = _project(con, table, raw, header, wanted)
+    # rowid follows the file's order (insertion order is preserved): the header is line 1
+    found, ignored = _project(con, table, raw, "rowid + 2", header, wanted)
+    con.execute(f"drop table {raw}")
     rows = con.execute(f"select count(*) from src_{table}").fetchone()[0]
     return SourceTable(table, path.name, "csv", encoding, delimiter, found, ignored, rows)
 
@@ -366,11 +370,11 @@ def read_xlsx_tables(
             {"line": pa.array(lines, pa.int64())}
             | {f"c{i}": pa.array(col, pa.string()) for i, col in enumerate(columns)}
         )
-        raw = f"raw_src_{table}"
         con.register("xlsx_sheet", arrow)
-        con.execute(f"create or replace temp table {raw} as select * from xlsx_sheet")
-        con.unregister("xlsx_sheet")
-        found, ignored = _project(con, table, raw, header, wanted[table])
+        try:
+            found, ignored = _project(con, table, "xlsx_sheet", "line", header, wanted[table])
+        finally:
+            con.unregister("xlsx_sheet")
         result[table] = SourceTable(
             table, f"{path.name}#{table}", "xlsx", None, None, found, ignored, len(lines)
         )
