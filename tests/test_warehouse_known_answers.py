@@ -14,10 +14,17 @@ Paser (64.01) z = 658,044, extreme line 391,000.
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
 import dagster as dg
 import duckdb
 import pytest
 
+from orchestration.dbt_project import DBT_EXECUTABLE, dbt_project
 from orchestration.definitions import defs
 from tests.submissions import kk, manifest, nik, write_submission
 
@@ -53,7 +60,7 @@ M1 = nik("64.74.01", 1, birth="010180")
 
 
 @pytest.fixture(scope="module")
-def warehouse(tmp_path_factory):
+def built_home(tmp_path_factory):
     home = tmp_path_factory.mktemp("known") / "data"
     mp = pytest.MonkeyPatch()
     mp.setenv("SATUDATA_HOME", str(home))
@@ -101,10 +108,15 @@ def warehouse(tmp_path_factory):
             instance=instance, raise_on_error=False
         )
     assert result.success
-    con = duckdb.connect(str(home / "warehouse" / "build.duckdb"), read_only=True)
+    yield home
+    mp.undo()
+
+
+@pytest.fixture
+def warehouse(built_home):
+    con = duckdb.connect(str(built_home / "warehouse" / "build.duckdb"), read_only=True)
     yield con
     con.close()
-    mp.undo()
 
 
 def rows(con, sql):
@@ -314,3 +326,47 @@ def test_no_nik_no_kk_or_name_in_any_schema_of_the_built_warehouse(warehouse):
         ).fetchone()[0]
     ]
     assert leaks == []
+
+
+def _unit_tests(project: Path, home: Path, target: Path) -> tuple[int, dict[str, str]]:
+    """``dbt test --select test_type:unit`` on ``project`` against the built warehouse."""
+    done = subprocess.run(
+        [DBT_EXECUTABLE, "test", "--select", "test_type:unit", "--project-dir", str(project),
+         "--profiles-dir", str(project), "--target-path", str(target), "--log-path", str(target)],
+        env={**os.environ, "SATUDATA_HOME": str(home)}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    return done.returncode, {r["unique_id"]: r["status"] for r in results}
+
+
+def test_the_dbt_unit_tests_pass_here_and_catch_a_broken_model(built_home, tmp_path):
+    """The nightly build leaves dbt's unit tests out (static inputs: they test the SQL, not the
+    night's data, so they belong to development and CI); this suite runs all of them."""
+    manifest = json.loads(Path(dbt_project.manifest_path).read_text())
+    declared = set(manifest["unit_tests"])
+    assert len(declared) >= 5
+    code, statuses = _unit_tests(Path(dbt_project.project_dir), built_home, tmp_path / "ok")
+    assert code == 0 and statuses == dict.fromkeys(declared, "pass")
+
+    # a regression: a household exactly on the poverty line counted as poor
+    broken = tmp_path / "broken"
+    shutil.copytree(dbt_project.project_dir, broken, ignore=shutil.ignore_patterns("target", "logs"))
+    model = broken / "models" / "intermediate" / "int_households_classified.sql"
+    sql = model.read_text()
+    assert "expenditure_per_capita < line.poverty_line as is_poor" in sql
+    model.write_text(sql.replace("< line.poverty_line as is_poor", "<= line.poverty_line as is_poor"))
+    code, statuses = _unit_tests(broken, built_home, tmp_path / "broken-target")
+    failed = {k for k, v in statuses.items() if v == "fail"}
+    assert code == 1
+    assert failed == {
+        "unit_test.satudata.int_households_classified."
+        "poverty_line_falls_back_to_latest_earlier_year_and_the_line_itself_is_not_poor"
+    }
+
+
+def test_the_nightly_dbt_build_leaves_the_unit_tests_out(built_home):
+    runs = built_home / "dbt" / "runs"
+    [run] = list(runs.iterdir())
+    results = json.loads((run / "run_results.json").read_text())["results"]
+    kinds = {r["unique_id"].split(".")[0] for r in results}
+    assert kinds == {"seed", "model", "test"}
