@@ -41,7 +41,7 @@ several_units as (
     select person_key, period
     from members
     group by all
-    having count(distinct unit_code) > 1
+    having min(unit_code) <> max(unit_code)  -- more than one unit, without a distinct count
 ),
 
 in_several_units as (
