@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from importlib.metadata import version
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -55,10 +57,10 @@ def test_every_suite_passes_on_a_good_build(built):
     assert {r.name: [f.notes or f.expectation for f in r.errors] for r in results if r.errors} == {}
 
 
-def test_prewarmed_runners_are_handed_the_file_once_and_a_dead_one_is_replaced(built):
+def test_the_prewarmed_runner_is_handed_the_file_once_and_a_dead_one_is_replaced(built):
     gx_runner.prewarm()
     warm = list(gx_runner._warm)
-    assert len(warm) == gx_runner.RUNNERS
+    assert len(warm) == 1  # one import of GX; its workers are forked from it
     gx_runner.prewarm()
     assert gx_runner._warm == warm  # still waiting: not started twice
     results = gx_runner.run_suites(built)
@@ -67,6 +69,7 @@ def test_prewarmed_runners_are_handed_the_file_once_and_a_dead_one_is_replaced(b
         s["name"] for s in gx_runner.load_suites()
     ]  # all, in order
     assert all(p.returncode == 0 for p in warm) and gx_runner._warm == []
+    assert len(gx_runner._share(built, gx_runner.load_suites(), gx_runner.WORKERS)) == 2
     gx_runner.prewarm()
     gx_runner._warm[0].kill()
     gx_runner._warm[0].wait()
@@ -143,3 +146,36 @@ def test_fct_poverty_suite_catches_inconsistent_levels_stale_data_and_unknown_re
     con.close()
     [poverty] = [r for r in gx_runner.run_suites(broken) if r.name == "fct_poverty"]
     assert notes in {f.notes for f in poverty.errors}
+
+
+def test_a_forked_gx_worker_returns_its_results_or_its_failure():
+    def read(pid_and_pipe):
+        pid, pipe = pid_and_pipe
+        with os.fdopen(pipe) as handle:
+            text = handle.read()
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), text
+
+    assert read(gx_runner._fork_worker(lambda: [{"name": "x"}])) == (0, '[{"name": "x"}]')
+    code, text = read(gx_runner._fork_worker(lambda: 1 / 0))
+    assert code == 1 and text == ""  # the runner then fails: a suite is never silently dropped
+
+
+@pytest.mark.parametrize(
+    ("model", "key"),
+    [("int_members_aged", "person_key"), ("int_households_classified", "household_key")],
+)
+def test_the_key_of_each_person_level_table_is_unique_by_a_blocking_dbt_test(model, key):
+    """The GX suites of these tables leave key uniqueness to dbt (one check, half the cost)."""
+    from orchestration.dbt_project import dbt_project
+
+    nodes = json.loads(Path(dbt_project.manifest_path).read_text())["nodes"].values()
+    gated = [
+        n
+        for n in nodes
+        if n["resource_type"] == "test"
+        and n.get("attached_node") == f"model.satudata.{model}"
+        and n["test_metadata"]["name"] == "unique_combination"
+        and n["test_metadata"]["kwargs"]["columns"] == ["submission_id", key]
+        and n["config"]["severity"].upper() == "ERROR"
+    ]
+    assert len(gated) == 1

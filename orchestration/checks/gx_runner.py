@@ -165,9 +165,11 @@ def suites_dir() -> Path:
     return Path(os.environ.get("SATUDATA_EXPECTATIONS_DIR", SUITES_DIR))
 
 
-# Suites are validated by this many runners at once: GX spends most of its time in Python
+# Suites are validated by this many workers at once: GX spends most of its time in Python
 # (one core), and the person-level suite alone takes as long as the eight others together.
-RUNNERS = 2
+# One runner process imports GX (2.5 s of CPU) and forks the other workers once the job arrives:
+# a second import would cost the same 2.5 s again, on a machine whose cores are busy with dbt.
+WORKERS = 2
 _warm: list[subprocess.Popen] = []
 
 
@@ -182,13 +184,13 @@ def _spawn() -> subprocess.Popen:
 
 
 def prewarm() -> None:
-    """Start the runners now, so they import GX (about 2.6 s) while dbt builds.
+    """Start the runner now, so it imports GX while dbt builds.
 
-    They wait on their stdin and open nothing until :func:`run_suites` hands them the file; if
-    no validation follows, they end with this process (see ``orchestration.child``).
+    It waits on its stdin and opens nothing until :func:`run_suites` hands it the file; if no
+    validation follows, it ends with this process (see ``orchestration.child``).
     """
     _warm[:] = [p for p in _warm if p.poll() is None]
-    while len(_warm) < RUNNERS:
+    if not _warm:
         _warm.append(_spawn())
 
 
@@ -216,7 +218,8 @@ def _share(database: Path, suites: list[dict], parts: int) -> list[list[str]]:
 
 
 def run_suites(database: Path, folder: Path | None = None) -> list[SuiteResult]:
-    """Validate every suite in child processes (the prewarmed ones when there are some).
+    """Validate every suite in a child process (the prewarmed one when there is one), whose
+    workers share the suites (``WORKERS``).
 
     GX keeps a DuckDB connection (read-only) open for the life of its context; in a child
     process it is surely closed when the child ends, so the build file can be written again.
@@ -224,27 +227,18 @@ def run_suites(database: Path, folder: Path | None = None) -> list[SuiteResult]:
     """
     folder = folder or suites_dir()
     suites = load_suites(folder)
-    groups = _share(database, suites, RUNNERS)
+    groups = _share(database, suites, WORKERS)
     runners = [p for p in _warm if p.poll() is None]
     _warm.clear()
-    for extra in runners[len(groups) :]:
-        extra.kill()
-        extra.wait()
-    runners = runners[: len(groups)]
-    runners += [_spawn() for _ in range(len(groups) - len(runners))]
-    jobs = [
-        json.dumps({"database": str(database), "folder": str(folder), "suites": names})
-        for names in groups
-    ]
-    with ThreadPoolExecutor(len(runners)) as pool:  # each pipe read while the others run
-        outputs = list(pool.map(lambda p, job: p.communicate(job), runners, jobs))
+    runner = runners[0] if runners else _spawn()
+    job = {"database": str(database), "folder": str(folder), "groups": groups}
+    stdout, stderr = runner.communicate(json.dumps(job))
+    if runner.returncode != 0:
+        raise RuntimeError(f"Great Expectations runner failed:\n{stderr[-4000:]}")
     by_name = {}
-    for process, (stdout, stderr) in zip(runners, outputs, strict=True):
-        if process.returncode != 0:
-            raise RuntimeError(f"Great Expectations runner failed:\n{stderr[-4000:]}")
-        for raw in json.loads(stdout.strip().splitlines()[-1]):
-            failures = [Failure(**f) for f in raw.pop("failures")]
-            by_name[raw["name"]] = SuiteResult(**raw, failures=failures)
+    for raw in json.loads(stdout.strip().splitlines()[-1]):
+        failures = [Failure(**f) for f in raw.pop("failures")]
+        by_name[raw["name"]] = SuiteResult(**raw, failures=failures)
     return [by_name[s["name"]] for s in suites if s["name"] in by_name]
 
 
@@ -277,19 +271,60 @@ def _query_rows(database: Path, suites: list[dict]) -> dict[tuple[str, str | Non
     return rows
 
 
-def _main() -> int:
-    import great_expectations  # noqa: F401 - the slow import, done before the job arrives
-
-    job = json.loads(sys.stdin.read())
-    database, folder = Path(job["database"]), Path(job["folder"])
-    suites = [s for s in load_suites(folder) if s["name"] in job["suites"]]
+def _validate_group(database: Path, folder: Path, names: list[str]) -> list[dict]:
+    suites = [s for s in load_suites(folder) if s["name"] in names]
     rows = _query_rows(database, suites)
     results = validate_suites(database, suites)
     for result in results:
         for failure in result.failures:
             if failure.expectation == "unexpected_rows_expectation":
                 failure.sample = rows.get((result.name, failure.notes), failure.sample)
-    print(json.dumps([dataclasses.asdict(r) for r in results], default=str))
+    return [dataclasses.asdict(r) for r in results]
+
+
+def _fork_worker(work) -> tuple[int, int]:
+    """``work()`` in a forked copy of this process (GX already imported); its JSON comes back
+    through a pipe. Returns (pid, read end)."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the worker: never returns
+        code = 1
+        try:
+            os.close(read)
+            with os.fdopen(write, "w") as out:
+                json.dump(work(), out, default=str)
+            code = 0
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    os.close(write)
+    return pid, read
+
+
+def _main() -> int:
+    import great_expectations  # noqa: F401 - the slow import, done before the job arrives
+
+    job = json.loads(sys.stdin.read())
+    database, folder = Path(job["database"]), Path(job["folder"])
+    first, *others = job["groups"] or [[]]
+    workers = [_fork_worker(lambda g=g: _validate_group(database, folder, g)) for g in others]
+    results = _validate_group(database, folder, first)
+    failed = 0
+    for pid, read in workers:
+        with os.fdopen(read) as pipe:
+            text = pipe.read()
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0 or not text:
+            failed += 1
+            continue
+        results += json.loads(text)
+    if failed:
+        print(f"{failed} Great Expectations worker(s) failed", file=sys.stderr)
+        return 1
+    print(json.dumps(results, default=str))
     return 0
 
 
