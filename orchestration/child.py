@@ -74,8 +74,7 @@ def run_from_home(args: list[str]) -> list[str]:
         return args
     here = Path.cwd()
     absolute = [
-        str(here / arg) if k and args[k - 1] in _PATH_OPTIONS else arg
-        for k, arg in enumerate(args)
+        str(here / arg) if k and args[k - 1] in _PATH_OPTIONS else arg for k, arg in enumerate(args)
     ]
     if "--project-dir" not in args and "DBT_PROJECT_DIR" not in os.environ:
         absolute += ["--project-dir", str(here)]

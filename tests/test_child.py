@@ -150,6 +150,10 @@ def test_dbt_runs_from_the_data_root_with_its_paths_made_absolute(tmp_path, monk
     # a given project directory is kept; options alone (``--version``) are left as they are
     monkeypatch.chdir(project)
     monkeypatch.setenv("SATUDATA_HOME", str(home))
-    assert run_from_home(["parse", "--project-dir", "p"]) == ["parse", "--project-dir", str(project / "p")]
+    assert run_from_home(["parse", "--project-dir", "p"]) == [
+        "parse",
+        "--project-dir",
+        str(project / "p"),
+    ]
     monkeypatch.chdir(project)
     assert run_from_home(["--version"]) == ["--version"] and Path.cwd() == project
