@@ -180,3 +180,37 @@ def test_nik_of_a_woman_encodes_day_plus_40(settings, ingest, query):
         ("L", 20),
         ("P", 20),
     ]
+
+
+def test_a_nik_is_valid_exactly_when_its_birth_date_exists():
+    """Every day (a woman's: + 40), month and two-digit year against Python's own calendar."""
+    import datetime as dt
+
+    import duckdb
+    import pyarrow as pa
+
+    from orchestration.ingest.validate import install_macros
+
+    def exists(day: int, month: int, year: int) -> bool:
+        if not (1 <= day <= 31 or 41 <= day <= 71):
+            return False
+        try:
+            dt.datetime.strptime(f"{day % 40:02d}{month:02d}{year:02d}", "%d%m%y")
+        except ValueError:
+            return False
+        return True
+
+    niks = {
+        f"647402{d:02d}{m:02d}{y:02d}0001": exists(d, m, y)
+        for d in range(80)
+        for m in [*range(14), 99]
+        for y in range(100)
+    }
+    assert sum(niks.values()) == 2 * (366 * 25 + 365 * 75)  # leap exactly when yy % 4 == 0
+    con = duckdb.connect()
+    install_macros(con)
+    con.register("expected", pa.table({"nik": list(niks), "valid": list(niks.values())}))
+    wrong = con.execute(
+        "select nik, valid from expected where sd_nik_ok(nik) is distinct from valid limit 5"
+    ).fetchall()
+    assert wrong == []

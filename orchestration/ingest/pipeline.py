@@ -378,10 +378,12 @@ class Ingestor:
             )
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+            for table in TABLES:
+                con.execute(f"drop view if exists src_{table}")
             for name in (
                 "rejects",
                 "kk_keys",
-                *(f"{p}_{t}" for p in ("raw_src", "src", "chk") for t in TABLES),
+                *(f"{p}_{t}" for p in ("raw_src", "chk") for t in TABLES),
             ):
                 con.execute(f"drop table if exists {name}")
 

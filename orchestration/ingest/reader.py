@@ -266,7 +266,8 @@ def _project(
     header: list[str],
     wanted: list[str],
 ) -> tuple[list[str], list[str]]:
-    """``src_<table>``: the wanted columns of ``raw`` by name, plus ``line`` (an expression)."""
+    """``src_<table>``: a view of the wanted columns of ``raw`` by name, plus ``line`` (an
+    expression). Validation reads it once: a copy would cost more than it saves."""
     present, seen = {}, set()
     for position, name in enumerate(header):
         if name in seen and name in wanted:
@@ -276,7 +277,7 @@ def _project(
     selected = [f'c{present[n]} as "{n}"' for n in wanted if n in present]
     missing = [f'null::varchar as "{n}"' for n in wanted if n not in present]
     con.execute(
-        f"create or replace temp table src_{table} as "
+        f"create or replace temp view src_{table} as "
         f"select {line} as line, {', '.join(selected + missing)} from {raw}"
     )
     ignored = [h for h in header if h and h not in wanted]
@@ -303,7 +304,6 @@ def read_csv_table(
         raise QuarantineError("FILE_UNREADABLE", f"{path.name}: {first_line}") from exc
     # rowid follows the file's order (insertion order is preserved): the header is line 1
     found, ignored = _project(con, table, raw, "rowid + 2", header, wanted)
-    con.execute(f"drop table {raw}")
     rows = con.execute(f"select count(*) from src_{table}").fetchone()[0]
     return SourceTable(table, path.name, "csv", encoding, delimiter, found, ignored, rows)
 
@@ -370,11 +370,11 @@ def read_xlsx_tables(
             {"line": pa.array(lines, pa.int64())}
             | {f"c{i}": pa.array(col, pa.string()) for i, col in enumerate(columns)}
         )
+        raw = f"raw_src_{table}"
         con.register("xlsx_sheet", arrow)
-        try:
-            found, ignored = _project(con, table, "xlsx_sheet", "line", header, wanted[table])
-        finally:
-            con.unregister("xlsx_sheet")
+        con.execute(f"create or replace temp table {raw} as select * from xlsx_sheet")
+        con.unregister("xlsx_sheet")
+        found, ignored = _project(con, table, raw, "line", header, wanted[table])
         result[table] = SourceTable(
             table, f"{path.name}#{table}", "xlsx", None, None, found, ignored, len(lines)
         )
