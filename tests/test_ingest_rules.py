@@ -214,3 +214,30 @@ def test_a_nik_is_valid_exactly_when_its_birth_date_exists():
         "select nik, valid from expected where sd_nik_ok(nik) is distinct from valid limit 5"
     ).fetchall()
     assert wrong == []
+
+
+def test_blank_and_trim_treat_every_character_as_trim_does():
+    """``sd_blank`` skips trim() for values that cannot need it: same result as trim() itself."""
+    import duckdb
+
+    from orchestration.ingest.validate import install_macros
+
+    con = duckdb.connect()
+    install_macros(con)
+    con.execute(
+        """
+        create table cases as
+        with chars as (select chr(i::integer) as ch from range(1, 13000) t(i)
+                       where i not between 55296 and 57343)  -- (surrogates are no characters)
+        select ch || 'x' || ch as v from chars
+        union all select 'x' || ch from chars
+        union all select ch || 'x' from chars
+        union all select ch from chars
+        union all select unnest([null, '', ' ', '  x  ', 'x', 'Rp 1.000', '6474021505900001'])
+        """
+    )
+    wrong = con.execute(
+        "select v from cases where sd_blank(v) is distinct from nullif(trim(v), '') limit 5"
+    ).fetchall()
+    assert wrong == []
+    assert con.execute("select count(*) from cases where trim(v) <> v").fetchone()[0] > 20

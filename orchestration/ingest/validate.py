@@ -17,22 +17,28 @@ import duckdb
 from .contract import SCHEMA, Column
 
 MACROS = r"""
-create or replace temp macro sd_blank(c) as nullif(trim(c), '');
+-- trim() is a third of the rules' cost: only a value that starts or ends with something other
+-- than a printable ASCII character can need it (trim removes Unicode spaces, never those)
+create or replace temp macro sd_blank(c) as case
+    when ascii(c) between 33 and 126 and ascii(right(c, 1)) between 33 and 126 then c
+    else nullif(trim(c), '') end;
 create or replace temp macro sd_is16(c) as regexp_full_match(c, '[0-9]{16}');
 create or replace temp macro sd_numeric_id(c) as
     regexp_full_match(c, '[0-9]+([.,][0-9]+)?[eE][+-]?[0-9]+');
 create or replace temp macro sd_nik_day(c) as try_cast(substr(c, 7, 2) as integer);
+-- digits 7-12 of a 16-digit NIK as one number ddmmyy (a woman's dd + 40), or null
+create or replace temp macro sd_nik_ddmmyy(c) as
+    case when sd_is16(c) then substr(c, 7, 6)::integer end;
 -- a day that exists in month m of year yy (two digits, as strptime's %y reads them: 00-68 are
 -- 2000-2068, 69-99 are 1969-1999, so a year is leap exactly when yy % 4 = 0); arithmetic, where
 -- try_strptime cost 0.7 s a province
 create or replace temp macro sd_day_exists(d, m, yy) as
     m between 1 and 12 and d between 1 and case
         when m = 2 then 28 + (yy % 4 = 0)::integer when m in (4, 6, 9, 11) then 30 else 31 end;
-create or replace temp macro sd_nik_ok(c) as
-    sd_is16(c)
-    and (sd_nik_day(c) between 1 and 31 or sd_nik_day(c) between 41 and 71)
-    and sd_day_exists(sd_nik_day(c) % 40, try_cast(substr(c, 9, 2) as integer),
-                      try_cast(substr(c, 11, 2) as integer));
+create or replace temp macro sd_ddmmyy_ok(n) as
+    (n // 10000 between 1 and 31 or n // 10000 between 41 and 71)
+    and sd_day_exists((n // 10000) % 40, (n // 100) % 100, n % 100);
+create or replace temp macro sd_nik_ok(c) as coalesce(sd_ddmmyy_ok(sd_nik_ddmmyy(c)), false);
 create or replace temp macro sd_int(c) as case
     when regexp_full_match(c, '-?[0-9]{1,9}([.,]0+)?') then
         try_cast(regexp_extract(c, '^-?[0-9]+') as bigint) end;
@@ -88,8 +94,8 @@ def _parse(col: Column) -> str:
     match col.kind:
         case "kk":
             return f"case when sd_is16({c}) then {c} end"
-        case "nik":
-            return f"case when sd_nik_ok({c}) then {c} end"
+        case "nik":  # its ddmmyy, computed once beside it (see ``_check_table``)
+            return f'case when sd_ddmmyy_ok("n_{col.name}") then {c} end'
         case "name":
             return "null"
         case "desa":
@@ -172,14 +178,20 @@ def _judge(table: str, col: Column, ctx: Context) -> str:
 def _check_table(con: duckdb.DuckDBPyConnection, table: str, ctx: Context) -> None:
     cols = SCHEMA[table]
     trimmed = ", ".join(f'sd_blank("{c.name}") as "{c.name}"' for c in cols)
+    niks = [f'"n_{c.name}"' for c in cols if c.kind == "nik"]
+    digits = "".join(
+        f', sd_nik_ddmmyy("{c.name}") as "n_{c.name}"' for c in cols if c.kind == "nik"
+    )
     parsed = ", ".join(f'{_parse(c)} as "v_{c.name}"' for c in cols)
     judged = ", ".join(f'{_judge(table, c, ctx)} as "e_{c.name}"' for c in cols)
+    helpers = f"exclude ({', '.join(niks)})" if niks else ""
     con.execute(
         f"""
         create or replace temp table chk_{table} as
         with trimmed as (select line, {trimmed} from src_{table}),
-             parsed as (select *, {parsed} from trimmed)
-        select *, {judged} from parsed
+             digits as (select *{digits} from trimmed),
+             parsed as (select *, {parsed} from digits)
+        select * {helpers}, {judged} from parsed
         """
     )
 
