@@ -14,18 +14,23 @@ statuses as (
     select unnest(['poor', 'non_poor', 'all']) as poverty_status
 ),
 
-classified as (
+-- counted per village first: the roll-up below then joins a few thousand rows, not millions
+village_counts as (
     select
-        members.*,
-        case when members.is_poor then 'poor' when not members.is_poor then 'non_poor' end
-            as poverty_status
+        village_code,
+        period,
+        case when is_poor then 'poor' when not is_poor then 'non_poor' end as poverty_status,
+        count(*) as working_age_population,
+        count(*) filter (where is_employed) as employed,
+        count(*) filter (where is_unemployed) as unemployed
     from members
+    group by all
 ),
 
 tagged as (
-    select * from classified where poverty_status is not null
+    select * from village_counts where poverty_status is not null
     union all
-    select * replace ('all' as poverty_status) from classified
+    select * replace ('all' as poverty_status) from village_counts
 ),
 
 counted as (
@@ -34,9 +39,9 @@ counted as (
         bridge.level,
         tagged.period,
         tagged.poverty_status,
-        count(*) as working_age_population,
-        count(*) filter (where tagged.is_employed) as employed,
-        count(*) filter (where tagged.is_unemployed) as unemployed
+        sum(tagged.working_age_population) as working_age_population,
+        sum(tagged.employed) as employed,
+        sum(tagged.unemployed) as unemployed
     from tagged
     inner join bridge on tagged.village_code = bridge.village_code
     group by all

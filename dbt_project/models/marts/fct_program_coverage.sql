@@ -8,13 +8,32 @@ bridge as (
     select * from {{ ref('int_villages_rolled_up') }}
 ),
 
+-- counted per village first: the roll-up joins a few thousand rows, not a million
+village_households as (
+    select village_code, period, count(*) filter (where is_poor) as poor_households
+    from {{ ref('int_households_classified') }}
+    group by all
+),
+
+village_receipts as (
+    select
+        village_code,
+        period,
+        program_code,
+        count(*) as recipient_households,
+        count(*) filter (where is_poor) as poor_recipient_households,
+        sum(amount) as amount_disbursed
+    from {{ ref('int_household_programs_aggregated') }}
+    group by all
+),
+
 poor_households as (
     select
         bridge.region_code,
         bridge.level,
         households.period,
-        count(*) filter (where households.is_poor) as poor_households
-    from {{ ref('int_households_classified') }} as households
+        sum(households.poor_households) as poor_households
+    from village_households as households
     inner join bridge on households.village_code = bridge.village_code
     group by all
 ),
@@ -25,10 +44,10 @@ received as (
         bridge.level,
         receipts.period,
         receipts.program_code,
-        count(*) as recipient_households,
-        count(*) filter (where receipts.is_poor) as poor_recipient_households,
-        sum(receipts.amount) as amount_disbursed
-    from {{ ref('int_household_programs_aggregated') }} as receipts
+        sum(receipts.recipient_households) as recipient_households,
+        sum(receipts.poor_recipient_households) as poor_recipient_households,
+        sum(receipts.amount_disbursed) as amount_disbursed
+    from village_receipts as receipts
     inner join bridge on receipts.village_code = bridge.village_code
     group by all
 ),
