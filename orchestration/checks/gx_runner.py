@@ -193,26 +193,31 @@ def prewarm() -> None:
         _warm.append(_spawn())
 
 
+def suite_cost(suite: dict, rows: int) -> float:
+    """About what a suite costs to validate in SQL: each expectation is a query or two (10-15 ms
+    on a mart), and a person-level table adds a few of those per million rows it holds."""
+    return len(suite["expectations"]) + rows / 1_000_000
+
+
 def _share(database: Path, suites: list[dict], parts: int) -> list[list[str]]:
-    """Suite names in ``parts`` groups of about equal work: rows of the table, largest first."""
+    """Suite names in ``parts`` groups of about equal cost (``suite_cost``), costliest first."""
     import duckdb
 
     con = duckdb.connect(str(database), read_only=True)
     try:
-        sizes = dict(
+        rows = dict(
             con.execute(
                 "select schema_name || '.' || table_name, estimated_size from duckdb_tables()"
             ).fetchall()
         )
     finally:
         con.close()
-    groups: list[tuple[int, list[str]]] = [(0, []) for _ in range(parts)]
-    for suite in sorted(suites, key=lambda s: -sizes.get(s["meta"]["table"], 0)):
+    costs = {s["name"]: suite_cost(s, rows.get(s["meta"]["table"], 0)) for s in suites}
+    groups: list[tuple[float, list[str]]] = [(0.0, []) for _ in range(parts)]
+    for name in sorted(costs, key=lambda n: -costs[n]):
         load, names = min(groups, key=lambda g: g[0])
         groups.remove((load, names))
-        groups.append(
-            (load + sizes.get(suite["meta"]["table"], 0) + 100_000, [*names, suite["name"]])
-        )
+        groups.append((load + costs[name], [*names, name]))
     return [names for _, names in groups if names]
 
 
