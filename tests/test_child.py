@@ -157,3 +157,33 @@ def test_dbt_runs_from_the_data_root_with_its_paths_made_absolute(tmp_path, monk
     ]
     monkeypatch.chdir(project)
     assert run_from_home(["--version"]) == ["--version"] and Path.cwd() == project
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_forked_gx_worker_dies_when_its_runner_is_killed():
+    """A fork does not inherit the death signal: the GX worker asks for its own."""
+    runner = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(
+            """
+            import time
+            from orchestration.checks.gx_runner import _fork_worker
+            pid, _ = _fork_worker(lambda: time.sleep(60))
+            print(pid, flush=True)
+            time.sleep(60)
+            """
+        )],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    worker = int(runner.stdout.readline())
+    time.sleep(0.5)  # (the worker has asked for the signal)
+    assert _alive(worker)
+    os.kill(runner.pid, signal.SIGKILL)
+    runner.wait()
+    deadline = time.monotonic() + 5
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        assert not _alive(worker)
+    finally:
+        if _alive(worker):
+            os.kill(worker, signal.SIGKILL)

@@ -294,6 +294,9 @@ def _fork_worker(work) -> tuple[int, int]:
     if pid == 0:  # the worker: never returns
         code = 1
         try:
+            from orchestration.child import die_with_parent
+
+            die_with_parent()  # (a fork does not inherit its parent's death signal)
             os.close(read)
             with os.fdopen(write, "w") as out:
                 json.dump(work(), out, default=str)

@@ -38,6 +38,7 @@ create or replace temp macro sd_day_exists(d, m, yy) as
 create or replace temp macro sd_ddmmyy_ok(n) as
     (n // 10000 between 1 and 31 or n // 10000 between 41 and 71)
     and sd_day_exists((n // 10000) % 40, (n // 100) % 100, n % 100);
+-- the NIK rule in one macro; _check_table computes the same in two steps (digits cast once)
 create or replace temp macro sd_nik_ok(c) as coalesce(sd_ddmmyy_ok(sd_nik_ddmmyy(c)), false);
 create or replace temp macro sd_int(c) as case
     when regexp_full_match(c, '-?[0-9]{1,9}([.,]0+)?') then
