@@ -3,12 +3,13 @@
     python benchmarks/nightly.py [--scales kaltim kaltim2x] [--period 2025-03]
 
 For each scale: generates the demo submissions once (cached in benchmarks/cache/), then
-- pipeline: `satudata run` from a fresh SATUDATA_HOME holding them, timed end to end, with
-  the time of each stage (Dagster step stats) and the peak resident memory of the whole
-  process tree (summed over all its processes, sampled from /proc);
-- floor: benchmarks/floor.sql in one DuckDB connection on the same files, best of two (read and type
+- pipeline: `satudata run` from a fresh SATUDATA_HOME holding them (written to disk before
+  the clock starts), timed end to end, with the time of each stage (Dagster step stats) and
+  the peak resident memory of the whole process tree (summed over all its processes, sampled
+  from /proc); best of two;
+- floor: benchmarks/floor.sql in one DuckDB connection on the same files (read and type
   every column, HMAC pseudonyms, fct_poverty / fct_employment / fct_program_coverage at
-  every level);
+  every level); best of two, taken in turns with the pipeline's two runs;
 - stages: Dagster's step times, dbt's own elapsed time inside its step, and the time outside
   the steps (interpreter start, imports, loading the definitions, the printed summary);
 - resubmission (first scale only): one kabupaten sends a new revision; the following run;
@@ -238,6 +239,13 @@ def resubmit(home: Path, cache: Path, period: str) -> None:
     (target / "manifest.json").write_text(json.dumps(manifest))
 
 
+def landing(cache: Path, home: Path) -> None:
+    """A fresh home holding the submissions, on disk before the clock starts: the floor reads
+    the cache in place, so the pipeline must not pay for writing back the benchmark's copy."""
+    shutil.copytree(cache, home / "landing")
+    os.sync()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scales", nargs="+", default=["kaltim", "kaltim2x"])
@@ -248,25 +256,32 @@ def main() -> int:
     rows = []
     for index, scale in enumerate(args.scales):
         cache = demo_cache(scale, args.period)
-        # the best of two: the floor is what the hardware can do, not what a busy moment allowed
-        floor = min((run_floor(cache, args.period) for _ in range(2)), key=lambda r: r["seconds"])
+        # The best of two, for the floor and the pipeline alike, taken in turns: both are what
+        # the hardware can do, not what a busy moment allowed (this machine's speed drifts by
+        # 20-30 % within an hour). Every measurement is kept in the JSON.
+        floors, fulls = [], []
         with tempfile.TemporaryDirectory(dir=HERE / "cache") as tmp:
-            home = Path(tmp) / "data"
-            shutil.copytree(cache, home / "landing")
-            full = run_pipeline(home)
-            rows.append(
-                {"scale": scale, "measure": "floor", "seconds": floor["seconds"], "peak_mib": None}
-            )
-            rows.append({"scale": scale, "measure": "pipeline", **full})
+            for attempt in range(2):
+                floors.append(run_floor(cache, args.period))
+                home = Path(tmp) / f"data{attempt}"
+                landing(cache, home)
+                fulls.append(run_pipeline(home))
+            floor = min(floors, key=lambda r: r["seconds"])
+            full = min(fulls, key=lambda r: r["seconds"])
+            rows.append({"scale": scale, "measure": "floor", "seconds": floor["seconds"],
+                         "peak_mib": None, "all_seconds": [f["seconds"] for f in floors]})  # fmt: skip
+            rows.append({"scale": scale, "measure": "pipeline", **full,
+                         "all_seconds": [f["seconds"] for f in fulls]})  # fmt: skip
             if index == 0:
                 resubmit(home, cache, args.period)
+                os.sync()
                 again = run_pipeline(home)
                 rows.append({"scale": scale, "measure": "resubmission", **again,
                              "share_of_full_run": again["seconds"] / full["seconds"]})  # fmt: skip
         if index == 0:
             with tempfile.TemporaryDirectory(dir=HERE / "cache") as tmp:
                 home = Path(tmp) / "data"
-                shutil.copytree(demo_cache("bontang", args.period), home / "landing")
+                landing(demo_cache("bontang", args.period), home)
                 small = run_pipeline(home)
                 rows.append({"scale": scale, "measure": "fixed cost", **small,
                              "share_of_full_run": small["seconds"] / full["seconds"]})  # fmt: skip
