@@ -37,6 +37,19 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _survives_killed_parent(parent: subprocess.Popen, child: int) -> bool:
+    """Kill ``parent`` with -9; whether ``child`` is still alive 5 s later (then killed)."""
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 5
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    survived = _alive(child)
+    if survived:
+        os.kill(child, signal.SIGKILL)
+    return survived
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 @pytest.mark.parametrize("kind", CHILDREN)
 def test_a_bound_child_dies_when_its_parent_is_killed(kind):
@@ -48,16 +61,7 @@ def test_a_bound_child_dies_when_its_parent_is_killed(kind):
     while not Path(f"/proc/{child}/cmdline").read_bytes().startswith(b"/bin/sleep"):
         assert time.monotonic() < deadline
         time.sleep(0.02)
-    os.kill(parent.pid, signal.SIGKILL)
-    parent.wait()
-    deadline = time.monotonic() + 5
-    while _alive(child) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
-        assert _alive(child) is (kind == "unbound")
-    finally:
-        if _alive(child):
-            os.kill(child, signal.SIGKILL)
+    assert _survives_killed_parent(parent, child) is (kind == "unbound")
 
 
 def test_dagster_runs_dbt_through_the_bound_launcher():
@@ -177,13 +181,4 @@ def test_a_forked_gx_worker_dies_when_its_runner_is_killed():
     worker = int(runner.stdout.readline())
     time.sleep(0.5)  # (the worker has asked for the signal)
     assert _alive(worker)
-    os.kill(runner.pid, signal.SIGKILL)
-    runner.wait()
-    deadline = time.monotonic() + 5
-    while _alive(worker) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
-        assert not _alive(worker)
-    finally:
-        if _alive(worker):
-            os.kill(worker, signal.SIGKILL)
+    assert not _survives_killed_parent(runner, worker)
