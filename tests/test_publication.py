@@ -15,6 +15,7 @@ import pytest
 
 from orchestration import child, cli
 from orchestration.checks.gx_runner import SUITES_DIR
+from orchestration.dbt_project import dbt_project
 from orchestration.publish import PUBLISHED_TABLES
 from tests.pipeline import add_submissions, build_published, copy_home, environment, run_pipeline
 
@@ -150,6 +151,15 @@ def test_dbt_does_not_reparse_the_project_in_a_new_home_nor_in_the_next_run(home
     # used would still be waiting)
     [standby] = [p for p in child._standbys if p not in before]
     assert standby.wait(timeout=10) == 0
+
+    # a home's own state older than the project's prepared one (a code change since) is not used
+    own = home / "dbt" / "partial_parse.msgpack"
+    own.write_bytes(b"not a parse state")
+    prepared = Path(dbt_project.project_dir) / dbt_project.target_path / own.name
+    os.utime(own, (prepared.stat().st_mtime - 60,) * 2)
+    assert run_pipeline(home) == 0
+    assert "Partial parsing enabled" in log_of_last_run()
+    assert own.read_bytes() != b"not a parse state"  # replaced by this run's
 
 
 def test_rollback_restores_the_previous_publication(home, capsys):

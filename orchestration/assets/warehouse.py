@@ -50,15 +50,19 @@ def warehouse_models(
     settings = satudata.settings()
     runs = settings.home / "dbt" / "runs"
     target = runs / context.run.run_id
-    # dbt re-parses the whole project when its profile changes, and the profile names the
-    # build file under SATUDATA_HOME: the manifest prepared at install time has another home.
-    # This home's own partial-parse state is kept between runs (dagster-dbt copies the
-    # project's only when the target has none) and saves dbt about 2 s a run.
+    # dbt's partial-parse state: the one prepared with the project serves every home (dbt runs
+    # from the data root, see ``child.run_from_home``), and dagster-dbt copies it when the
+    # target has none. A home keeps its own too, for when its rendered profile differs from
+    # the prepared one (another SATUDATA_DUCKDB_MEMORY_LIMIT): dbt would re-parse every run.
+    # The newer of the two is used, so a project prepared after a code change wins.
     parse_state = settings.home / "dbt" / "partial_parse.msgpack"
+    prepared = Path(dbt_project.project_dir) / dbt_project.target_path / parse_state.name
     target.mkdir(parents=True, exist_ok=True)
-    if parse_state.exists():
+    if parse_state.exists() and (
+        not prepared.exists() or parse_state.stat().st_mtime > prepared.stat().st_mtime
+    ):
         shutil.copyfile(parse_state, target / parse_state.name)
-    prewarm()  # the GX runners import GX while dbt builds; the checks that follow use them
+    prewarm()  # unless `satudata run` started it: the GX runner imports GX while dbt builds
     with build_lock(settings):  # one writer of build.duckdb, whichever run it belongs to
         yield from dbt.cli(BUILD_ARGS, context=context, target_path=target).stream()
     if (target / parse_state.name).exists():
