@@ -116,11 +116,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"Marked run {run_id} as failed: its process had died.")
     job = defs.resolve_job_def(args.job)
     level = "INFO" if args.verbose else "WARNING"
+    run_config: dict = {"loggers": {"console": {"config": {"log_level": level}}}}
+    if args.full_refresh:
+        if args.job != "nightly":
+            print("--full-refresh builds the warehouse: only with --job nightly.", file=sys.stderr)
+            return 2
+        run_config["ops"] = {"warehouse_models": {"config": {"full_refresh": True}}}
     result = job.execute_in_process(
         instance=instance,
         raise_on_error=False,
         tags={PID_TAG: str(os.getpid())},
-        run_config={"loggers": {"console": {"config": {"log_level": level}}}},
+        run_config=run_config,
     )
     _print_register(settings)
     if not result.success:
@@ -252,6 +258,11 @@ def main(argv: list[str] | None = None) -> int:
     demo.set_defaults(func=cmd_demo_data)
     run = sub.add_parser("run", parents=[common], help="run the pipeline once, in this process")
     run.add_argument("--job", default="nightly", choices=["nightly", "ingest"])
+    run.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild the incremental dbt models in full (after changing a macro they call)",
+    )
     run.set_defaults(func=cmd_run)
     roll = sub.add_parser(
         "rollback", parents=[common], help="put the previous publication back in place"

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import dagster as dg
+import pydantic
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
@@ -36,11 +37,23 @@ if not Path(dbt_project.manifest_path).exists():
 translator = DagsterDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
+class WarehouseConfig(dg.Config):
+    full_refresh: bool = pydantic.Field(
+        default=False,
+        description="Rebuild the incremental models from all latest submissions (dbt "
+        "--full-refresh). Needed only after changing a macro they call: changed models, seeds "
+        "and revisions are picked up without it (dbt_project/macros/incremental.sql).",
+    )
+
+
 @dbt_assets(
     manifest=dbt_project.manifest_path, dagster_dbt_translator=translator, name="warehouse_models"
 )
 def warehouse_models(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, satudata: SatudataResource
+    context: dg.AssetExecutionContext,
+    config: WarehouseConfig,
+    dbt: DbtCliResource,
+    satudata: SatudataResource,
 ):
     """``dbt build``: seeds, models and data tests (unit tests run in CI), streamed as Dagster
     events.
@@ -64,7 +77,8 @@ def warehouse_models(
         shutil.copyfile(parse_state, target / parse_state.name)
     prewarm()  # unless `satudata run` started it: the GX runner imports GX while dbt builds
     with build_lock(settings):  # one writer of build.duckdb, whichever run it belongs to
-        yield from dbt.cli(BUILD_ARGS, context=context, target_path=target).stream()
+        args = [*BUILD_ARGS, "--full-refresh"] if config.full_refresh else BUILD_ARGS
+        yield from dbt.cli(args, context=context, target_path=target).stream()
     if (target / parse_state.name).exists():
         shutil.copyfile(target / parse_state.name, parse_state.with_suffix(".tmp"))
         parse_state.with_suffix(".tmp").replace(parse_state)

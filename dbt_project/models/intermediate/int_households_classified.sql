@@ -1,6 +1,11 @@
+{{ config(
+    materialized='incremental',
+    on_schema_change='sync_all_columns',
+    pre_hook="{{ delete_outdated_submissions(ref('int_submissions_ranked'), 'is_latest') }}"
+) }}
 -- One row per household of the latest submission of each unit and period, with its regency's
 -- poverty line (the period's year, or the latest earlier year in the reference), poverty flags
--- and the Foster-Greer-Thorbecke terms.
+-- and the Foster-Greer-Thorbecke terms. Incremental by submission (macros/incremental.sql).
 with households as (
     select
         households.*,
@@ -11,7 +16,7 @@ with households as (
     from {{ ref('stg_raw__households') }} as households
     inner join {{ ref('int_submissions_ranked') }} as submissions
         on households.submission_id = submissions.submission_id
-    where submissions.is_latest
+    where submissions.is_latest and {{ submissions_not_built('households.submission_id') }}
 ),
 
 lines as (
@@ -59,5 +64,6 @@ classified as (
 
 select
     *,
-    poverty_gap * poverty_gap as poverty_gap_squared
+    poverty_gap * poverty_gap as poverty_gap_squared,
+    '{{ build_digest() }}' as build_digest
 from classified

@@ -1,7 +1,14 @@
+{{ config(
+    materialized='incremental',
+    on_schema_change='sync_all_columns',
+    pre_hook="{{ delete_outdated_submissions(ref('int_households_classified'), 'true', [var('working_age')]) }}"
+) }}
 -- One row per member of the latest submissions, with age in full years at the period's last
--- day, labour status and the household's poverty status.
+-- day, labour status and the household's poverty status. Incremental by submission
+-- (macros/incremental.sql): the households model holds exactly the latest submissions.
 with members as (
     select * from {{ ref('stg_raw__members') }}
+    where {{ submissions_not_built('submission_id') }}
 ),
 
 households as (
@@ -35,5 +42,6 @@ select
         as age_years,
     age_years >= {{ var('working_age') }} as is_working_age,
     employment_status = 'bekerja' as is_employed,
-    employment_status = 'menganggur' as is_unemployed
+    employment_status = 'menganggur' as is_unemployed,
+    '{{ build_digest([var('working_age')]) }}' as build_digest
 from joined
