@@ -99,6 +99,9 @@ def _blocking_checks(result) -> list[str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.full_refresh and args.job != "nightly":
+        print("--full-refresh builds the warehouse: only with --job nightly.", file=sys.stderr)
+        return 2
     if args.job == "nightly":
         from .checks.gx_runner import prewarm
 
@@ -118,9 +121,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     level = "INFO" if args.verbose else "WARNING"
     run_config: dict = {"loggers": {"console": {"config": {"log_level": level}}}}
     if args.full_refresh:
-        if args.job != "nightly":
-            print("--full-refresh builds the warehouse: only with --job nightly.", file=sys.stderr)
-            return 2
         run_config["ops"] = {"warehouse_models": {"config": {"full_refresh": True}}}
     result = job.execute_in_process(
         instance=instance,

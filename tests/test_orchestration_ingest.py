@@ -77,6 +77,14 @@ def test_satudata_run_prints_the_register_and_exits_zero(settings, capsys):
     assert "64.74.02" in out and "accepted" in out and "UNIT_NOT_REGISTERED" in out
 
 
+def test_full_refresh_is_refused_for_the_ingest_job_before_anything_runs(settings, capsys):
+    write_submission(settings.landing, "s", register())
+    assert cli.main(["run", "--job", "ingest", "--full-refresh"]) == 2
+    assert "only with --job nightly" in capsys.readouterr().err
+    assert not settings.build_db.exists()  # nothing ingested
+    assert not settings.dagster_home.exists()  # no run created
+
+
 def test_definitions_hold_the_schedule_in_wita_and_the_sensor():
     schedule = defs.resolve_schedule_def("nightly_0200_wita")
     assert schedule.cron_schedule == "0 2 * * *" and schedule.execution_timezone == "Asia/Makassar"
