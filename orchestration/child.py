@@ -8,9 +8,11 @@ deliver a signal to a child when its parent dies (``PR_SET_PDEATHSIG``); both ch
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import json
+import logging
 import os
 import signal
 import socket
@@ -18,8 +20,30 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import NoReturn
 
 _PR_SET_PDEATHSIG = 1
+
+
+def exit_now(code: int) -> NoReturn:
+    """End this process with ``code``, without the interpreter's teardown.
+
+    At exit Python frees every object of every imported module one by one: 0.7 s in a process
+    that imported Dagster and dbt, about as much again with GX, and each run paid it three times
+    (``satudata run``, the dbt it waits for, the GX runner it waits for). What the teardown
+    would still do that matters is done here: other threads are waited for, exit handlers run,
+    logs and standard streams are flushed. Connections and files of this package are closed
+    where they are used, never left to the teardown.
+    """
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()  # noqa: SLF001 - what sys.exit would run; os._exit runs nothing
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a closed or broken stream has nothing to flush
+            stream.flush()
+    os._exit(code)
 
 
 def die_with_parent() -> None:
@@ -194,4 +218,4 @@ def _standby() -> int:
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["dbt-standby"]:
-    sys.exit(_standby())
+    exit_now(_standby())

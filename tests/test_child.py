@@ -182,3 +182,46 @@ def test_a_forked_gx_worker_dies_when_its_runner_is_killed():
     time.sleep(0.5)  # (the worker has asked for the signal)
     assert _alive(worker)
     assert not _survives_killed_parent(runner, worker)
+
+
+EXITING = textwrap.dedent(
+    """
+    import atexit, logging, sys, threading, time
+    from pathlib import Path
+    from orchestration.child import exit_now
+
+    out = Path(sys.argv[1])
+    logging.basicConfig(filename=out / "log.txt", level=logging.INFO)
+    atexit.register(lambda: (out / "atexit.txt").write_text("ran"))
+    def late():
+        time.sleep(0.3)
+        (out / "thread.txt").write_text("joined")
+    threading.Thread(target=late).start()
+    logging.getLogger("x").info("logged before exit")
+    sys.stdout.write("buffered, no newline")  # a pipe: block-buffered, not yet written
+    exit_now(3)
+    """
+)
+
+
+def test_exit_now_does_what_the_teardown_would_that_matters(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # stdout buffered
+    done = subprocess.run([sys.executable, "-c", EXITING, str(tmp_path)], capture_output=True,
+                          text=True, env=env, timeout=60)  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    assert done.stdout == "buffered, no newline"
+    assert (tmp_path / "atexit.txt").read_text() == "ran"
+    assert (tmp_path / "thread.txt").read_text() == "joined"
+    assert "logged before exit" in (tmp_path / "log.txt").read_text()
+
+
+def test_the_satudata_command_leaves_with_its_exit_code_and_output(tmp_path):
+    satudata = Path(sys.executable).with_name("satudata")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    env["SATUDATA_HOME"] = str(tmp_path)
+    refused = subprocess.run([satudata, "run", "--job", "ingest", "--full-refresh"],
+                             capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    assert refused.returncode == 2 and "only with --job nightly" in refused.stderr
+    status = subprocess.run([satudata, "status"], capture_output=True, text=True, env=env,
+                            timeout=120)  # fmt: skip
+    assert status.returncode == 0 and f"SATUDATA_HOME: {tmp_path}" in status.stdout

@@ -336,7 +336,7 @@ def _main() -> int:
 
 
 if __name__ == "__main__":
-    from orchestration.child import die_with_parent
+    from orchestration.child import die_with_parent, exit_now
 
     die_with_parent()
-    sys.exit(_main())
+    exit_now(_main())
