@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 
 from .contract import TABLES, QuarantineError
 
@@ -335,6 +334,7 @@ def read_xlsx_tables(
     wanted: dict[str, list[str]],
     identifiers: dict[str, set[str]],
 ) -> dict[str, SourceTable]:
+    import pyarrow as pa  # (0.2 s to import: only when a workbook arrives)
     from python_calamine import CalamineError, CalamineWorkbook
 
     try:
