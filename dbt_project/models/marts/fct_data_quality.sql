@@ -37,9 +37,19 @@ sex_mismatch as (
     group by all
 ),
 
+-- a person in several units has several rows: grouping by the 16-byte key alone finds those
+-- few first, and only their rows are grouped by person and period (half the model's time)
+repeated_persons as (
+    select person_key
+    from members
+    group by person_key
+    having count(*) > 1
+),
+
 several_units as (
     select person_key, period
     from members
+    where person_key in (select person_key from repeated_persons)
     group by all
     having min(unit_code) <> max(unit_code)  -- more than one unit, without a distinct count
 ),
