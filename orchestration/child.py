@@ -31,9 +31,10 @@ def exit_now(code: int) -> NoReturn:
     At exit Python frees every object of every imported module one by one: 0.7 s in a process
     that imported Dagster and dbt, about as much again with GX, and each run paid it three times
     (``satudata run``, the dbt it waits for, the GX runner it waits for). What the teardown
-    would still do that matters is done here: other threads are waited for, exit handlers run,
-    logs and standard streams are flushed. Connections and files of this package are closed
-    where they are used, never left to the teardown.
+    would still do that matters is done here: other threads are waited for, exit handlers run
+    (dbt-duckdb closes, and so checkpoints, the build file in one: without it a WAL is left
+    behind, see tests/test_make_run.py), logs and standard streams are flushed. Connections and
+    files of this package are closed where they are used, never left to the teardown.
     """
     for thread in threading.enumerate():
         if thread is not threading.current_thread() and not thread.daemon:
