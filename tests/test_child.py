@@ -204,10 +204,15 @@ EXITING = textwrap.dedent(
 )
 
 
+def _buffered_env(**extra: str) -> dict[str, str]:
+    """The environment without PYTHONUNBUFFERED (set here): a child's stdout is then
+    block-buffered, as on the machines that run it, and only a flush writes it."""
+    return {**{k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}, **extra}
+
+
 def test_exit_now_does_what_the_teardown_would_that_matters(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # stdout buffered
     done = subprocess.run([sys.executable, "-c", EXITING, str(tmp_path)], capture_output=True,
-                          text=True, env=env, timeout=60)  # fmt: skip
+                          text=True, env=_buffered_env(), timeout=60)  # fmt: skip
     assert done.returncode == 3, done.stderr
     assert done.stdout == "buffered, no newline"
     assert (tmp_path / "atexit.txt").read_text() == "ran"
@@ -217,8 +222,7 @@ def test_exit_now_does_what_the_teardown_would_that_matters(tmp_path):
 
 def test_the_satudata_command_leaves_with_its_exit_code_and_output(tmp_path):
     satudata = Path(sys.executable).with_name("satudata")
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
-    env["SATUDATA_HOME"] = str(tmp_path)
+    env = _buffered_env(SATUDATA_HOME=str(tmp_path))
     refused = subprocess.run([satudata, "run", "--job", "ingest", "--full-refresh"],
                              capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
     assert refused.returncode == 2 and "only with --job nightly" in refused.stderr
