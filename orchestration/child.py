@@ -11,9 +11,11 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import gc
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -45,6 +47,37 @@ def exit_now(code: int) -> NoReturn:
         with contextlib.suppress(Exception):  # a closed or broken stream has nothing to flush
             stream.flush()
     os._exit(code)
+
+
+# Python's cyclic garbage collector visits every tracked object in its oldest generation each
+# time that generation fills: while Dagster, dbt or GX import (hundreds of thousands of objects,
+# none garbage), and again and again afterwards over objects that live as long as the process.
+# That was 0.9 s of `satudata run`'s own time and 0.7 s of the dbt build's, found with
+# ``gc.callbacks``. The three long processes collect nothing while they start, then freeze
+# what they started with (never visited again) and let young objects pile up a little longer.
+GC_YOUNG_THRESHOLD = 10_000  # allocations between young collections (Python's default: 700)
+
+
+_starting: list[bool] = []  # [True] between ``starting`` and ``started``
+
+
+def starting() -> None:
+    """No cyclic collection while this process imports and loads what it keeps. Only for a
+    process of ours (the ``satudata`` command, the standby dbt, the GX runner), never for a
+    caller's: it freezes everything alive when ``started`` comes."""
+    _starting[:] = [True]
+    gc.disable()
+
+
+def started() -> None:
+    """The process has loaded what it keeps: freeze it and collect again. Does nothing
+    unless ``starting`` came first."""
+    if not _starting:
+        return
+    _starting.clear()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+    gc.enable()
 
 
 def die_with_parent() -> None:
@@ -115,10 +148,14 @@ def exec_bound(program: Path | str, args: list[str]) -> None:
 
 
 # -- a dbt that has already started -----------------------------------------------------------
-# dbt takes about 2 s to import before it does anything. The run starts a standby dbt early
-# (while ingestion works, on the other core); the next ``satudata-dbt`` the same process starts
-# hands it its arguments, environment, working directory and standard streams, and waits for
-# its exit code. Without a standby (or off Linux) the launcher runs dbt itself, as before.
+# dbt takes about 2 s to import before it does anything, and 1 s more to load its parse state
+# and write the manifest before it runs the first node. The run starts a standby dbt early
+# (while ingestion works, on the other core), which imports dbt and parses the project; the
+# next ``satudata-dbt`` the same process starts hands it its arguments, environment, working
+# directory and standard streams, and waits for its exit code. The standby runs that command
+# on the manifest it parsed (dbt's programmatic API, ``dbtRunner(manifest=...)``) when nothing
+# the parse depends on has changed since (``_Parsed.serves``), else as dbt's command line would.
+# Without a standby (or off Linux) the launcher runs dbt itself, as before.
 
 STANDBY_IDLE_SECONDS = 1800
 
@@ -131,8 +168,10 @@ _standbys: list[subprocess.Popen] = []
 
 
 def start_dbt_standby() -> subprocess.Popen | None:
-    """A dbt process of this process, importing dbt now; ``satudata-dbt`` will use it once."""
-    if not sys.platform.startswith("linux"):
+    """A dbt process of this process, importing dbt now; ``satudata-dbt`` will use it once.
+
+    ``SATUDATA_DBT_STANDBY=0`` starts none: dbt then starts (and parses) when it is asked."""
+    if not sys.platform.startswith("linux") or os.environ.get("SATUDATA_DBT_STANDBY") == "0":
         return None
     _standbys[:] = [p for p in _standbys if p.poll() is None]  # (reaps the ones that ended)
     _standbys.append(
@@ -180,8 +219,11 @@ def _standby() -> int:
     except OSError:
         return 0  # this process already has a standby
     server.listen(1)
+    starting()
     from dbt.cli.main import cli  # the slow part, done before anybody waits for it
 
+    parsed = _parse_ahead()
+    started()  # dbt's modules and the manifest live to the end
     server.settimeout(STANDBY_IDLE_SECONDS)
     try:
         conn, _ = server.accept()
@@ -206,16 +248,142 @@ def _standby() -> int:
             os.kill(os.getpid(), signal.SIGKILL)
 
     threading.Thread(target=launcher_gone, daemon=True).start()
-    try:
-        cli.main(args=request["args"], prog_name="dbt")
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    if parsed is not None and parsed.serves(request):
+        code = parsed.run(request["args"])
+    else:
+        try:
+            cli.main(args=request["args"], prog_name="dbt")
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     sys.stdout.flush()
     sys.stderr.flush()
     finished.set()
     conn.sendall(json.dumps({"exit": code}).encode())
     return code
+
+
+# -- the project parsed ahead ------------------------------------------------------------------
+# Environment variables dagster-dbt sets for each invocation, which the parse does not read.
+_PER_INVOCATION_ENV = frozenset(
+    {"DBT_TARGET_PATH", "DBT_LOG_PATH", "DBT_LOG_FORMAT", "DBT_INDIRECT_SELECTION",
+     "DBT_SEND_ANONYMOUS_USAGE_STATS", "DBT_PROJECT_DIR", "DBT_PROFILES_DIR", "SATUDATA_HOME"}
+)  # fmt: skip
+# Options that change what the parse yields (the two directories are compared instead).
+_PARSE_OPTIONS = ("--vars", "--profile", "--target", "-t")
+
+
+def project_files(project_dir: Path) -> list[Path]:
+    """The files of the dbt project that its parse reads."""
+    folders = ("models", "macros", "seeds", "tests")
+    files = [p for f in folders for p in (project_dir / f).rglob("*") if p.is_file()]
+    return files + [project_dir / "dbt_project.yml", project_dir / "profiles.yml"]
+
+
+def _fingerprint(project_dir: Path) -> frozenset:
+    return frozenset(
+        (str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in project_files(project_dir)
+    )
+
+
+def _parse_env(env: dict[str, str]) -> dict[str, str]:
+    """The environment the parse can depend on: the project's own and dbt's variables."""
+    return {
+        k: v
+        for k, v in env.items()
+        if k.startswith(("SATUDATA_", "DBT_")) and k not in _PER_INVOCATION_ENV
+    }
+
+
+def parse_state(home: Path) -> Path:
+    """``home/dbt/partial_parse.msgpack``, dbt's parse state for this home: replaced first by
+    the one prepared with the project (``satudata prepare``) when that is newer, so a project
+    prepared after a code change wins over the state a home kept from before."""
+    from .settings import DBT_PROJECT_DIR
+
+    own = home / "dbt" / "partial_parse.msgpack"
+    prepared = DBT_PROJECT_DIR / "target" / own.name
+    if prepared.exists() and (not own.exists() or prepared.stat().st_mtime > own.stat().st_mtime):
+        own.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(prepared, own.with_suffix(".tmp"))
+        own.with_suffix(".tmp").replace(own)
+    return own
+
+
+class _Parsed:
+    """The project as the standby parsed it, and what that parse depended on."""
+
+    def __init__(self, manifest: object, home: Path, project: Path, env: dict[str, str]):
+        self.manifest, self.home, self.project = manifest, home, project
+        self.env = _parse_env(env)
+        self.fingerprint = _fingerprint(project)
+
+    def serves(self, request: dict) -> bool:
+        """Whether dbt would parse ``request`` into this same manifest."""
+        args, env = request["args"], request["env"]
+
+        def given(option: str, variable: str) -> Path | None:
+            value = args[args.index(option) + 1] if option in args[:-1] else env.get(variable)
+            return Path(request["cwd"], value).resolve() if value else None
+
+        return (
+            args[:1] == ["build"]
+            and Path(request["cwd"]).resolve() == self.home
+            and env.get("SATUDATA_HOME") == "."
+            and given("--project-dir", "DBT_PROJECT_DIR") == self.project
+            and given("--profiles-dir", "DBT_PROFILES_DIR") == self.project
+            and not any(a.split("=")[0] in _PARSE_OPTIONS for a in args)
+            and _parse_env(env) == self.env
+            and _fingerprint(self.project) == self.fingerprint
+        )
+
+    def run(self, args: list[str]) -> int:
+        """``dbt <args>`` on this manifest, with the exit code dbt's command line gives."""
+        from dbt.cli.main import dbtRunner
+
+        result = dbtRunner(manifest=self.manifest).invoke(args)
+        if result.success:
+            return 0
+        if result.exception is None:
+            return 1  # models or tests failed: dbt has reported them
+        print(f"dbt: {result.exception}", file=sys.stderr)
+        return 2
+
+
+def _parse_ahead() -> _Parsed | None:
+    """Parse the project as the launcher will ask for it (from the data root, with
+    ``SATUDATA_HOME=.``, see ``run_from_home``); None when there is no data root to parse for
+    or the parse fails (dbt then parses again when asked, and reports what went wrong)."""
+    from dbt.cli.main import dbtRunner
+
+    from .settings import DBT_PROJECT_DIR
+
+    if not os.environ.get("SATUDATA_HOME"):
+        return None
+    home, project = Path(os.environ["SATUDATA_HOME"]).resolve(), DBT_PROJECT_DIR.resolve()
+    if not home.is_dir():
+        return None
+    try:
+        state = parse_state(home)
+    except OSError:
+        return None
+    env = dict(os.environ)
+    here = os.getcwd()
+    os.chdir(home)
+    os.environ["SATUDATA_HOME"] = "."
+    try:
+        parsed = _Parsed(None, home, project, env)  # what the parse reads, taken before it
+        folders = ["--target-path", str(state.parent), "--log-path", str(state.parent)]
+        common = ["--project-dir", str(project), "--profiles-dir", str(project), *folders]
+        result = dbtRunner().invoke(["parse", "--quiet", "--no-write-json", *common])
+    finally:
+        os.chdir(here)
+        os.environ.clear()
+        os.environ.update(env)
+    if not result.success:
+        return None
+    parsed.manifest = result.result
+    return parsed
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["dbt-standby"]:

@@ -102,6 +102,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.full_refresh and args.job != "nightly":
         print("--full-refresh builds the warehouse: only with --job nightly.", file=sys.stderr)
         return 2
+    from .child import started, starting
+
+    if _WHOLE_PROCESS:
+        starting()  # (Dagster's, dbt's and the definitions' imports: see ``child.starting``)
     if args.job == "nightly":
         from .checks.gx_runner import prewarm
 
@@ -115,6 +119,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .definitions import defs
 
     instance = _dagster_instance(settings)
+    started()
     for run_id in fail_dead_runs(instance):
         print(f"Marked run {run_id} as failed: its process had died.")
     job = defs.resolve_job_def(args.job)
@@ -283,11 +288,18 @@ def main(argv: list[str] | None = None) -> int:
     return args.func(args)
 
 
+# True in the ``satudata`` command, where this module owns the process; False for callers of
+# ``main`` in their own process (the tests), whose garbage collector is left alone.
+_WHOLE_PROCESS = False
+
+
 def entry() -> None:
     """The ``satudata`` command: :func:`main`, then out without the interpreter's teardown
     (``child.exit_now``; 0.7 s after every command, once Dagster and dbt are imported)."""
     from .child import exit_now
 
+    global _WHOLE_PROCESS
+    _WHOLE_PROCESS = True
     exit_now(main())
 
 

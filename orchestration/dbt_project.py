@@ -9,6 +9,7 @@ from pathlib import Path
 
 from dagster_dbt import DbtProject
 
+from .child import project_files
 from .settings import DBT_PROJECT_DIR
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -17,18 +18,12 @@ dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_D
 DBT_EXECUTABLE = str(Path(sys.executable).with_name("satudata-dbt"))
 
 
-def _sources(project_dir: Path) -> list[Path]:
-    folders = ("models", "macros", "seeds", "tests")
-    files = [p for f in folders for p in (project_dir / f).rglob("*") if p.is_file()]
-    return files + [project_dir / "dbt_project.yml", project_dir / "profiles.yml"]
-
-
 def manifest_is_current() -> bool:
     manifest = Path(dbt_project.manifest_path)
     if not manifest.exists():
         return False
     built = manifest.stat().st_mtime
-    return all(p.stat().st_mtime <= built for p in _sources(Path(dbt_project.project_dir)))
+    return all(p.stat().st_mtime <= built for p in project_files(Path(dbt_project.project_dir)))
 
 
 def prepare_manifest(force: bool = False) -> Path:

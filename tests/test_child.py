@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -229,3 +230,92 @@ def test_the_satudata_command_leaves_with_its_exit_code_and_output(tmp_path):
     status = subprocess.run([satudata, "status"], capture_output=True, text=True, env=env,
                             timeout=120)  # fmt: skip
     assert status.returncode == 0 and f"SATUDATA_HOME: {tmp_path}" in status.stdout
+
+
+def test_the_standby_serves_a_build_from_its_parse_only_when_nothing_the_parse_read_changed(
+    tmp_path,
+):
+    """A request the standby's manifest does not fit is run as dbt's command line would (which
+    parses again): another command, data root, project, profile, variables or project file."""
+    from orchestration.child import _Parsed
+
+    home, project = tmp_path / "home", tmp_path / "project"
+    (project / "models").mkdir(parents=True)
+    home.mkdir()
+    for name in ("dbt_project.yml", "profiles.yml", "models/a.sql"):
+        (project / name).write_text("x")
+    parsed = _Parsed("manifest", home, project, {"SATUDATA_PSEUDONYM_KEY": "k", "PATH": "/bin"})
+
+    def request(*extra: str, cwd: Path = home, **env: str) -> dict:
+        return {
+            "args": ["build", "--exclude-resource-type", "unit_test", *extra],
+            "cwd": str(cwd),
+            "env": {"SATUDATA_HOME": ".", "SATUDATA_PSEUDONYM_KEY": "k", "PATH": "/usr/bin",
+                    "DBT_PROJECT_DIR": str(project), "DBT_PROFILES_DIR": str(project),
+                    "DBT_TARGET_PATH": str(tmp_path / "t"), "DBT_LOG_FORMAT": "json"} | env,
+        }  # fmt: skip
+
+    assert parsed.serves(request())
+    # what dagster-dbt changes from one invocation to the next does not matter
+    assert parsed.serves(request("--full-refresh", DBT_TARGET_PATH="/elsewhere"))
+    assert parsed.serves(request("--project-dir", str(project)))
+    refused = {
+        "another command": {**request(), "args": ["run"]},
+        "another data root": request(cwd=tmp_path),
+        "an absolute SATUDATA_HOME": request(SATUDATA_HOME=str(home)),
+        "another project": request("--project-dir", str(tmp_path)),
+        "another profiles dir": request(DBT_PROFILES_DIR=str(tmp_path)),
+        "variables": request("--vars", "{working_age: 10}"),
+        "another target": request("--target=prod"),
+        "another key": request(SATUDATA_PSEUDONYM_KEY="other"),
+        "a dbt setting": request(DBT_PROFILE="other"),
+    }
+    assert [why for why, r in refused.items() if parsed.serves(r)] == []
+    (project / "models" / "a.sql").write_text("changed")
+    assert not parsed.serves(request())
+
+
+def test_the_collector_waits_while_a_process_of_ours_starts_and_is_left_alone_otherwise():
+    script = """
+import gc, json
+from orchestration.child import GC_YOUNG_THRESHOLD, started, starting
+threshold = gc.get_threshold()
+started()  # without ``starting``: a caller's process, left as it is
+seen = {"untouched": gc.isenabled() and gc.get_threshold() == threshold and gc.get_freeze_count() == 0}
+starting()
+seen["off while starting"] = not gc.isenabled()
+import email.mime.text  # something to keep
+started()
+seen["on, frozen, tuned"] = (gc.isenabled() and gc.get_freeze_count() > 0
+                             and gc.get_threshold()[0] == GC_YOUNG_THRESHOLD)
+print(json.dumps(seen))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert all(json.loads(done.stdout).values()), done.stdout
+
+
+def test_satudata_run_collects_again_once_it_has_started(tmp_path, monkeypatch):
+    """The ``satudata`` command stops the collector while Dagster and dbt import: the run must
+    turn it back on (an in-process caller's collector is not touched at all)."""
+    import gc
+
+    from orchestration import cli
+    from orchestration.child import GC_YOUNG_THRESHOLD
+    from tests.pipeline import environment
+
+    threshold, frozen = gc.get_threshold(), gc.get_freeze_count()
+    with environment(tmp_path / "data"):
+        assert cli.main(["run", "--job", "ingest"]) == 0
+    assert gc.isenabled() and gc.get_threshold() == threshold
+    assert gc.get_freeze_count() == frozen
+    monkeypatch.setattr(cli, "_WHOLE_PROCESS", True)
+    try:
+        with environment(tmp_path / "data"):
+            assert cli.main(["run", "--job", "ingest"]) == 0
+        assert gc.isenabled() and gc.get_threshold()[0] == GC_YOUNG_THRESHOLD
+        assert gc.get_freeze_count() > frozen
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
+        gc.enable()

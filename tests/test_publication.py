@@ -130,9 +130,17 @@ def figures_of(home, table):
         con.close()
 
 
+def _last_invocation(log: Path) -> str:
+    """The part of a dbt log file written by its last invocation (dbt appends to the file)."""
+    return log.read_text().rsplit("==============================\n", 1)[-1]
+
+
 def test_dbt_does_not_reparse_the_project_in_a_new_home_nor_in_the_next_run(home):
     """dbt runs from the data root with SATUDATA_HOME=".", so its profile renders the same path
-    in every home and the parse state written when the project was prepared serves them all."""
+    in every home and the parse state written when the project was prepared serves them all.
+    The standby dbt parses during ingestion (its log: ``home/dbt/dbt.log``) and builds on that
+    manifest: the build itself parses nothing."""
+    standby_log = home / "dbt" / "dbt.log"
 
     def log_of_last_run() -> str:
         latest = max((home / "dbt" / "runs").iterdir(), key=lambda p: p.stat().st_mtime)
@@ -141,12 +149,14 @@ def test_dbt_does_not_reparse_the_project_in_a_new_home_nor_in_the_next_run(home
     # as in a new home: only the state prepared with the project (``satudata prepare``)
     (home / "dbt" / "partial_parse.msgpack").unlink()
     assert run_pipeline(home) == 0
-    assert "Unable to do partial parsing" not in log_of_last_run()
-    assert "Partial parsing enabled" in log_of_last_run()
+    assert "Unable to do partial parsing" not in _last_invocation(standby_log)
+    assert "Partial parsing enabled" in _last_invocation(standby_log)
+    assert "Partial parsing" not in log_of_last_run()  # the build used the standby's parse
     assert (home / "dbt" / "partial_parse.msgpack").exists()  # this home's own, for next time
     before = list(child._standbys)
     assert run_pipeline(home) == 0
-    assert "Unable to do partial parsing" not in log_of_last_run()
+    assert "Unable to do partial parsing" not in _last_invocation(standby_log)
+    assert "Partial parsing" not in log_of_last_run()
     # the run started a standby dbt during ingestion, and dbt ran on it (a standby nobody
     # used would still be waiting)
     [standby] = [p for p in child._standbys if p not in before]
@@ -158,8 +168,46 @@ def test_dbt_does_not_reparse_the_project_in_a_new_home_nor_in_the_next_run(home
     prepared = Path(dbt_project.project_dir) / dbt_project.target_path / own.name
     os.utime(own, (prepared.stat().st_mtime - 60,) * 2)
     assert run_pipeline(home) == 0
+    assert "Partial parsing enabled" in _last_invocation(standby_log)
+    assert own.read_bytes() != b"not a parse state"  # replaced by the prepared one
+
+    # without a standby, dbt parses when asked, with the same state
+    os.utime(own, (prepared.stat().st_mtime - 60,) * 2)
+    assert run_pipeline(home, SATUDATA_DBT_STANDBY="0") == 0
     assert "Partial parsing enabled" in log_of_last_run()
-    assert own.read_bytes() != b"not a parse state"  # replaced by this run's
+    assert "Unable to do partial parsing" not in log_of_last_run()
+
+
+def test_a_build_on_the_standbys_parse_ends_with_dbts_exit_codes(home, tmp_path):
+    """0 when everything passed, 1 when a model or test failed, 2 when dbt could not run: what
+    dagster-dbt reads to fail the step (dbt's command line gives the same codes)."""
+    script = f"""
+import json, os, sys
+from pathlib import Path
+import duckdb
+from orchestration import child
+from orchestration.settings import DBT_PROJECT_DIR
+os.environ["SATUDATA_HOME"] = {str(home)!r}
+parsed = child._parse_ahead()
+os.chdir({str(home)!r})
+os.environ["SATUDATA_HOME"] = "."
+project = str(DBT_PROJECT_DIR)
+common = ["--project-dir", project, "--profiles-dir", project, "--target-path", {str(tmp_path)!r}]
+codes = {{"passed": parsed.run(["build", "--select", "stg_raw__submissions", *common])}}
+con = duckdb.connect("warehouse/build.duckdb")
+con.execute("update raw.submissions set status = 'lost'")  # accepted_values fails
+con.close()
+codes["a test failed"] = parsed.run(["build", "--select", "stg_raw__submissions", *common])
+codes["unusable"] = parsed.run(["build", "--threads", "many", *common])
+print(json.dumps(codes))
+child.exit_now(0)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    codes = json.loads(done.stdout.strip().splitlines()[-1])
+    assert codes == {"passed": 0, "a test failed": 1, "unusable": 2}
 
 
 def test_rollback_restores_the_previous_publication(home, capsys):

@@ -17,6 +17,7 @@ from dagster_dbt import (
 )
 
 from ..checks.gx_runner import prewarm
+from ..child import parse_state
 from ..dbt_project import dbt_project
 from ..ingest.store import build_lock
 from ..resources import SatudataResource
@@ -64,23 +65,21 @@ def warehouse_models(
     runs = settings.home / "dbt" / "runs"
     target = runs / context.run.run_id
     # dbt's partial-parse state: the one prepared with the project serves every home (dbt runs
-    # from the data root, see ``child.run_from_home``), and dagster-dbt copies it when the
-    # target has none. A home keeps its own too, for when its rendered profile differs from
-    # the prepared one (another SATUDATA_DUCKDB_MEMORY_LIMIT): dbt would re-parse every run.
-    # The newer of the two is used, so a project prepared after a code change wins.
-    parse_state = settings.home / "dbt" / "partial_parse.msgpack"
-    prepared = Path(dbt_project.project_dir) / dbt_project.target_path / parse_state.name
+    # from the data root, see ``child.run_from_home``). A home keeps its own too, for when its
+    # rendered profile differs from the prepared one (another SATUDATA_DUCKDB_MEMORY_LIMIT):
+    # dbt would re-parse every run. ``child.parse_state`` picks the newer of the two, so a
+    # project prepared after a code change wins. (The standby dbt parses with it during
+    # ingestion; this copy serves a dbt that parses when it is asked.)
+    state = parse_state(settings.home)
     target.mkdir(parents=True, exist_ok=True)
-    if parse_state.exists() and (
-        not prepared.exists() or parse_state.stat().st_mtime > prepared.stat().st_mtime
-    ):
-        shutil.copyfile(parse_state, target / parse_state.name)
+    if state.exists():
+        shutil.copyfile(state, target / state.name)
     prewarm()  # unless `satudata run` started it: the GX runner imports GX while dbt builds
     with build_lock(settings):  # one writer of build.duckdb, whichever run it belongs to
         args = [*BUILD_ARGS, "--full-refresh"] if config.full_refresh else BUILD_ARGS
         yield from dbt.cli(args, context=context, target_path=target).stream()
-    if (target / parse_state.name).exists():
-        shutil.copyfile(target / parse_state.name, parse_state.with_suffix(".tmp"))
-        parse_state.with_suffix(".tmp").replace(parse_state)
+    if (target / state.name).exists():
+        shutil.copyfile(target / state.name, state.with_suffix(".tmp"))
+        state.with_suffix(".tmp").replace(state)
     for old in sorted(runs.iterdir(), key=lambda p: p.stat().st_mtime)[:-KEEP_DBT_RUNS]:
         shutil.rmtree(old, ignore_errors=True)

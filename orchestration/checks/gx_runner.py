@@ -312,7 +312,12 @@ def _fork_worker(work) -> tuple[int, int]:
 
 
 def _main() -> int:
+    from orchestration.child import started, starting
+
+    starting()
     import great_expectations  # noqa: F401 - the slow import, done before the job arrives
+
+    started()  # (frozen before the workers fork: their copies of it are never written either)
 
     job = json.loads(sys.stdin.read())
     database, folder = Path(job["database"]), Path(job["folder"])
