@@ -233,6 +233,9 @@ def test_quarantined_files_stay_untouched_beside_a_bilingual_report(settings, in
     html = (target / "laporan_validasi_validation_report.html").read_text()
     assert "DIKARANTINA" in html and "QUARANTINED" in html
     assert outcome.submission_id in html
+    # the report beside the files is the one in reports/, not a second copy of its bytes
+    kept = target / "laporan_validasi_validation_report.json"
+    assert kept.samefile(outcome.report_path) and kept.stat().st_nlink == 2
 
 
 # --- archive, idempotency, supersession ------------------------------------------------------
