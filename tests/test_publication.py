@@ -154,9 +154,12 @@ def test_dbt_does_not_reparse_the_project_in_a_new_home_nor_in_the_next_run(home
     assert "Partial parsing" not in log_of_last_run()  # the build used the standby's parse
     assert (home / "dbt" / "partial_parse.msgpack").exists()  # this home's own, for next time
     before = list(child._standbys)
+    inode = (home / "dbt" / "partial_parse.msgpack").stat().st_ino
     assert run_pipeline(home) == 0
     assert "Unable to do partial parsing" not in _last_invocation(standby_log)
     assert "Partial parsing" not in log_of_last_run()
+    # the build parsed nothing, so the state it was handed is not copied back over the home's
+    assert (home / "dbt" / "partial_parse.msgpack").stat().st_ino == inode
     # the run started a standby dbt during ingestion, and dbt ran on it (a standby nobody
     # used would still be waiting)
     [standby] = [p for p in child._standbys if p not in before]
@@ -173,9 +176,11 @@ def test_dbt_does_not_reparse_the_project_in_a_new_home_nor_in_the_next_run(home
 
     # without a standby, dbt parses when asked, with the same state
     os.utime(own, (prepared.stat().st_mtime - 60,) * 2)
+    inode = own.stat().st_ino
     assert run_pipeline(home, SATUDATA_DBT_STANDBY="0") == 0
     assert "Partial parsing enabled" in log_of_last_run()
     assert "Unable to do partial parsing" not in log_of_last_run()
+    assert own.stat().st_ino != inode  # the state this dbt wrote, kept for the next run
 
 
 def test_a_build_on_the_standbys_parse_ends_with_dbts_exit_codes(home, tmp_path):

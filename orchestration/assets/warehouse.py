@@ -72,14 +72,17 @@ def warehouse_models(
     # ingestion; this copy serves a dbt that parses when it is asked.)
     state = parse_state(settings.home)
     target.mkdir(parents=True, exist_ok=True)
+    handed = None
     if state.exists():
         shutil.copyfile(state, target / state.name)
+        handed = (target / state.name).stat().st_mtime_ns
     prewarm()  # unless `satudata run` started it: the GX runner imports GX while dbt builds
     with build_lock(settings):  # one writer of build.duckdb, whichever run it belongs to
         args = [*BUILD_ARGS, "--full-refresh"] if config.full_refresh else BUILD_ARGS
         yield from dbt.cli(args, context=context, target_path=target).stream()
-    if (target / state.name).exists():
-        shutil.copyfile(target / state.name, state.with_suffix(".tmp"))
+    written = target / state.name
+    if written.exists() and written.stat().st_mtime_ns != handed:  # dbt parsed: keep its state
+        shutil.copyfile(written, state.with_suffix(".tmp"))
         state.with_suffix(".tmp").replace(state)
     for old in sorted(runs.iterdir(), key=lambda p: p.stat().st_mtime)[:-KEEP_DBT_RUNS]:
         shutil.rmtree(old, ignore_errors=True)
