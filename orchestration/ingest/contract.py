@@ -14,6 +14,9 @@ TABLES = ("keluarga", "anggota", "bantuan")
 EMPLOYMENT_STATUSES = ("bekerja", "menganggur", "sekolah", "mengurus_rumah_tangga", "lainnya")
 INDUSTRY_SECTIONS = tuple("ABCDEFGHIJKLMNOPQRSTU")
 REJECT_SHARE_LIMIT = 0.10  # more than this share of keluarga or anggota rejected: quarantine
+# status_pekerjaan is required from this age (in full years at the period's last day), empty
+# below it; the warehouse counts the labour force among members of this age or more
+WORKING_AGE = 15
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from .contract import (
     REJECT_SHARE_LIMIT,
     SCHEMA,
     TABLES,
+    WORKING_AGE,
     QuarantineError,
     required_columns,
 )
@@ -182,7 +183,8 @@ LOAD_SQL = {
         insert into raw.members
         select $sid, line, {p_nik}, kk_keys.household_key, v_jenis_kelamin,
                case when sd_nik_day(v_nik) > 40 then 'P' else 'L' end,
-               v_tanggal_lahir, v_status_pekerjaan, v_lapangan_usaha
+               v_tanggal_lahir, v_status_pekerjaan, v_lapangan_usaha,
+               age_years, age_years >= {working_age}
         from chk_anggota left join kk_keys using (v_no_kk) where {ok_anggota}
     """,
     "receipts": """
@@ -470,6 +472,7 @@ class Ingestor:
                         p_kk=self.pseudo.sql("v_no_kk"),
                         p_nik=self.pseudo.sql("v_nik"),
                         p_head=self.pseudo.sql("v_nik_kepala"),
+                        working_age=WORKING_AGE,
                         **{f"ok_{t}": accepted_filter(t) for t in TABLES},
                     )
                     params = {"sid": sid, **self.pseudo.params}

@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 
 from ..settings import MEMORY_LIMIT, SEEDS_DIR, Settings
+from .contract import WORKING_AGE
 
 RAW_SCHEMA = """
 create schema if not exists raw;
@@ -52,7 +53,9 @@ create table if not exists raw.members (
     nik_sex varchar not null,            -- L | P as encoded in the NIK (day > 40: P)
     birth_date date not null,
     employment_status varchar,
-    industry_section varchar
+    industry_section varchar,
+    age_years integer not null,          -- in full years at the period's last day
+    is_working_age boolean not null      -- age_years >= the contract's working age
 );
 create table if not exists raw.receipts (
     submission_id varchar not null,
@@ -99,6 +102,7 @@ def connect_build(settings: Settings) -> duckdb.DuckDBPyConnection:
     con.execute(f"set temp_directory = '{tmp}'")
     con.execute(RAW_SCHEMA)
     _migrate_keys(con)
+    _migrate_ages(con)
     return con
 
 
@@ -127,6 +131,33 @@ def _migrate_keys(con: duckdb.DuckDBPyConnection) -> None:
                     f"alter table raw.{table} alter column {column} set data type uhugeint "
                     f"using ('0x' || left({column}, 32))::uhugeint"
                 )
+
+
+def _migrate_ages(con: duckdb.DuckDBPyConnection) -> None:
+    """Build files written before ages were decided at ingestion: add them to the raw members,
+    by the same rule (full years at the period's last day)."""
+    columns = {
+        name
+        for (name,) in con.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = 'raw' and table_name = 'members'"
+        ).fetchall()
+    }
+    if "age_years" in columns:
+        return
+    con.execute("alter table raw.members add column age_years integer")
+    con.execute("alter table raw.members add column is_working_age boolean")
+    con.execute(
+        """
+        update raw.members as m set
+            age_years = date_diff('year', m.birth_date, last_day(strptime(s.period, '%Y-%m')::date))
+                - (strftime(last_day(strptime(s.period, '%Y-%m')::date), '%m%d')
+                   < strftime(m.birth_date, '%m%d'))::integer,
+            is_working_age = false
+        from raw.submissions as s where s.submission_id = m.submission_id
+        """
+    )
+    con.execute(f"update raw.members set is_working_age = age_years >= {WORKING_AGE}")
 
 
 def read_reference_csv(name: str, seeds: Path = SEEDS_DIR) -> list[dict[str, str]]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from .contract import SCHEMA, Column
+from .contract import SCHEMA, WORKING_AGE, Column
 
 MACROS = r"""
 -- trim() is a third of the rules' cost: it removes Unicode space separators only, so an ASCII
@@ -124,12 +124,10 @@ def _judge(table: str, col: Column, ctx: Context) -> str:
     missing = "'REQUIRED_MISSING'" if col.required else "null"
     whens = []
     if table == "anggota" and col.name == "status_pekerjaan":
-        end = _lit(ctx.period_end)  # no age rule when the birth date is itself rejected
-        age = f"(case when v_tanggal_lahir <= {end} then sd_age(v_tanggal_lahir, {end}) end)"
-        whens += [
-            f"when {c} is null and {age} >= 15 then 'REQUIRED_MISSING'",
+        whens += [  # (no age rule when the birth date is itself rejected: age_years is null)
+            f"when {c} is null and age_years >= {WORKING_AGE} then 'REQUIRED_MISSING'",
             f"when {c} is null then null",
-            f"when {age} < 15 then 'NOT_APPLICABLE'",
+            f"when age_years < {WORKING_AGE} then 'NOT_APPLICABLE'",
         ]
     elif table == "anggota" and col.name == "lapangan_usaha":
         whens += [
@@ -188,13 +186,18 @@ def _check_table(con: duckdb.DuckDBPyConnection, table: str, ctx: Context) -> No
     parsed = ", ".join(f'{_parse(c)} as "v_{c.name}"' for c in cols)
     judged = ", ".join(f'{_judge(table, c, ctx)} as "e_{c.name}"' for c in cols)
     helpers = f"exclude ({', '.join(niks)})" if niks else ""
+    aged = ""
+    if table == "anggota":  # age in full years at the period's last day, once, for rules and load
+        end = _lit(ctx.period_end)
+        aged = f", case when v_tanggal_lahir <= {end} then sd_age(v_tanggal_lahir, {end}) end as age_years"
     con.execute(
         f"""
         create or replace temp table chk_{table} as
         with trimmed as (select line, {trimmed} from src_{table}),
              digits as (select *{digits} from trimmed),
-             parsed as (select *, {parsed} from digits)
-        select * {helpers}, {judged} from parsed
+             parsed as (select *, {parsed} from digits),
+             aged as (select *{aged} from parsed)
+        select * {helpers}, {judged} from aged
         """
     )
 

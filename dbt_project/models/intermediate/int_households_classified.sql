@@ -1,9 +1,10 @@
 {{ config(
     materialized='incremental',
     on_schema_change='sync_all_columns',
-    pre_hook="{{ delete_outdated_submissions(ref('int_submissions_ranked'), 'is_latest') }}"
+    pre_hook="{{ delete_outdated_submissions(ref('stg_raw__submissions'), \"status = 'accepted'\") }}"
 ) }}
--- One row per household of the latest submission of each unit and period, with its regency's
+-- One row per household of the submission that counts for its unit and period (status
+-- 'accepted': decided once, at ingestion, see orchestration/ingest/pipeline.py), with its regency's
 -- poverty line (the period's year, or the latest earlier year in the reference), poverty flags
 -- and the Foster-Greer-Thorbecke terms. Incremental by submission (macros/incremental.sql).
 with households as (
@@ -14,9 +15,9 @@ with households as (
         cast(left(submissions.period, 4) as integer) as period_year,
         substr(households.village_code, 1, 5) as regency_code
     from {{ ref('stg_raw__households') }} as households
-    inner join {{ ref('int_submissions_ranked') }} as submissions
+    inner join {{ ref('stg_raw__submissions') }} as submissions
         on households.submission_id = submissions.submission_id
-    where submissions.is_latest and {{ submissions_not_built('households.submission_id') }}
+    where submissions.status = 'accepted' and {{ submissions_not_built('households.submission_id') }}
 ),
 
 lines as (

@@ -1,10 +1,11 @@
 {{ config(
     materialized='incremental',
     on_schema_change='sync_all_columns',
-    pre_hook="{{ delete_outdated_submissions(ref('int_households_classified'), 'true', [var('working_age')]) }}"
+    pre_hook="{{ delete_outdated_submissions(ref('int_households_classified'), 'true') }}"
 ) }}
 -- One row per member of the latest submissions, with age in full years at the period's last
--- day, labour status and the household's poverty status. Incremental by submission
+-- day and working age (both decided once, at ingestion, by the submission contract), labour
+-- status and the household's poverty status. Incremental by submission
 -- (macros/incremental.sql): the households model holds exactly the latest submissions.
 with members as (
     select * from {{ ref('stg_raw__members') }}
@@ -27,8 +28,9 @@ joined as (
         members.sex,
         members.nik_sex,
         members.birth_date,
-        members.employment_status,
-        last_day(cast(households.period || '-01' as date)) as period_end
+        members.age_years,
+        members.is_working_age,
+        members.employment_status
     from members
     inner join households
         on members.submission_id = households.submission_id
@@ -36,12 +38,8 @@ joined as (
 )
 
 select
-    * exclude (period_end),
-    year(period_end) - year(birth_date)
-        - case when strftime(period_end, '%m%d') < strftime(birth_date, '%m%d') then 1 else 0 end
-        as age_years,
-    age_years >= {{ var('working_age') }} as is_working_age,
+    *,
     employment_status = 'bekerja' as is_employed,
     employment_status = 'menganggur' as is_unemployed,
-    '{{ build_digest([var('working_age')]) }}' as build_digest
+    '{{ build_digest() }}' as build_digest
 from joined

@@ -28,7 +28,7 @@ rolled as (
 ),
 
 latest_units as (
-    select distinct unit_code, period from {{ ref('int_submissions_ranked') }} where is_latest
+    select distinct unit_code, period from {{ ref('stg_raw__submissions') }} where status = 'accepted'
 ),
 
 coverage as (

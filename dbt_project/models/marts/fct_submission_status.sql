@@ -6,10 +6,6 @@ submissions as (
     select * from {{ ref('stg_raw__submissions') }}
 ),
 
-ranked as (
-    select submission_id, is_latest from {{ ref('int_submissions_ranked') }}
-),
-
 periods as (
     select distinct period from submissions where status in ('accepted', 'superseded')
 ),
@@ -18,11 +14,7 @@ received as (
     select
         submissions.unit_code,
         submissions.period,
-        case
-            when ranked.is_latest then 'accepted'
-            when ranked.submission_id is not null then 'superseded'
-            else 'quarantined'
-        end as status,
+        submissions.status,
         submissions.submitted_at,
         submissions.households_accepted,
         submissions.rows_rejected,
@@ -31,7 +23,6 @@ received as (
     from submissions
     inner join units on submissions.unit_code = units.unit_code
     inner join periods on submissions.period = periods.period
-    left join ranked on submissions.submission_id = ranked.submission_id
 ),
 
 missing as (

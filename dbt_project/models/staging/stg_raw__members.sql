@@ -13,6 +13,8 @@ renamed as (
         sex,
         nik_sex,
         birth_date,
+        age_years,
+        is_working_age,
         -- labour
         employment_status,
         industry_section
