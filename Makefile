@@ -3,8 +3,12 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+MANIFEST := dbt_project/target/manifest.json
+DBT_FILES := dbt_project/dbt_project.yml dbt_project/profiles.yml \
+	$(shell find dbt_project/models dbt_project/macros dbt_project/seeds dbt_project/tests -type f)
 export SATUDATA_HOME ?= $(CURDIR)/data
 export DAGSTER_HOME  ?= $(SATUDATA_HOME)/dagster
+DEV_PORT ?= 3000
 
 .PHONY: install run dev test lint format clean docs bench
 
@@ -14,7 +18,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# the dbt manifest the Dagster definitions are built from, parsed again when the project changes
+$(MANIFEST): $(STAMP) $(DBT_FILES)
+	$(BIN)/satudata prepare
+
+install: $(STAMP) $(MANIFEST)
 
 ## run: install, write demo submissions if landing/ is empty, run the pipeline once
 run: install
@@ -23,17 +31,15 @@ run: install
 
 ## docs: the dbt docs site for analysts (static HTML under $(SATUDATA_HOME)/dbt/docs)
 docs: install
-	$(BIN)/satudata prepare
 	mkdir -p $(SATUDATA_HOME)/warehouse
 	cd dbt_project && ../$(BIN)/dbt docs generate --static --profiles-dir . \
 		--target-path $(SATUDATA_HOME)/dbt/docs --log-path $(SATUDATA_HOME)/dbt/logs
 	@echo "Open $(SATUDATA_HOME)/dbt/docs/static_index.html"
 
-## dev: the Dagster UI on this code location (http://127.0.0.1:3000)
+## dev: the Dagster UI on this code location (http://127.0.0.1:3000; DEV_PORT=... for another)
 dev: install
-	mkdir -p $(DAGSTER_HOME)
 	$(BIN)/satudata prepare
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(DEV_PORT)
 
 ## bench: the nightly run at province scale against the DuckDB floor (slow: minutes)
 bench: install

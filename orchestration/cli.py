@@ -81,48 +81,26 @@ def _print_register(settings: Settings) -> None:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from .dbt_project import prepare_manifest
+    from .dbt_project import prepare
 
-    print(f"dbt manifest: {prepare_manifest(force=True)}")
+    print(f"dbt manifest: {prepare()}")
     _dagster_instance(Settings.from_env().ensure())  # writes dagster.yaml for `make dev`
     return 0
-
-
-def _blocking_checks(result) -> list[str]:
-    import dagster as dg
-
-    return sorted(
-        f"{e.asset_key.to_user_string()}:{e.check_name}"
-        for e in result.get_asset_check_evaluations()
-        if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
-    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     if args.full_refresh and args.job != "nightly":
         print("--full-refresh builds the warehouse: only with --job nightly.", file=sys.stderr)
         return 2
-    from .child import started, starting
-
-    if _WHOLE_PROCESS:
-        starting()  # (Dagster's, dbt's and the definitions' imports: see ``child.starting``)
-    if args.job == "nightly":
-        from .checks.gx_runner import prewarm
-
-        prewarm()  # GX imports itself (2.5 s) on the core that the imports below leave idle
-    from .dbt_project import prepare_manifest
-    from .run_status import PID_TAG, fail_dead_runs, record_run
+    from .definitions import defs
+    from .runs import PID_TAG, describe, fail_dead_runs
 
     settings = Settings.from_env().ensure()
     os.environ["SATUDATA_HOME"] = str(settings.home)
-    prepare_manifest()
-    from .definitions import defs
-
     instance = _dagster_instance(settings)
-    started()
     for run_id in fail_dead_runs(instance):
         print(f"Marked run {run_id} as failed: its process had died.")
-    job = defs.resolve_job_def(args.job)
+    job = defs().resolve_job_def(args.job)
     level = "INFO" if args.verbose else "WARNING"
     run_config: dict = {"loggers": {"console": {"config": {"log_level": level}}}}
     if args.full_refresh:
@@ -135,31 +113,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     _print_register(settings)
     if not result.success:
-        failed_steps = sorted(
-            {e.step_key for e in result.all_events if e.is_step_failure and e.step_key}
-        )
-        blocking = _blocking_checks(result)
-        messages = []
-        for event in result.all_events:
-            if event.is_step_failure:
-                error = getattr(event.event_specific_data, "error", None)
-                messages.append(
-                    f"{event.step_key}: {error.message.strip() if error else event.message}"
-                )
-        record_run(
-            settings, result.run_id, False, failed_steps, blocking, "\n".join(messages)[-4000:]
-        )
-        if blocking:
+        summary = describe(instance, instance.get_run_by_id(result.run_id))
+        if summary.blocking_checks:
             print("Publication BLOCKED by failing checks:", file=sys.stderr)
-            for check in blocking:
+            for check in summary.blocking_checks:
                 print(f"  - {check}", file=sys.stderr)
-        for message in messages:
+        for message in summary.failures:
             print(f"FAILED {message.splitlines()[0][:300]}", file=sys.stderr)
         print(
             f"Run {result.run_id} failed; the previous publication stays in place.", file=sys.stderr
         )
         return 1
-    record_run(settings, result.run_id, True, [], [])
     _print_publication(settings)
     print(f"Run {result.run_id} succeeded.")
     return 0
@@ -202,18 +166,20 @@ def _print_publication(settings: Settings) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .run_status import read_last_run
+    from .runs import describe, last_run
 
     settings = Settings.from_env()
     print(f"SATUDATA_HOME: {settings.home}")
-    last = read_last_run(settings)
-    if last:
-        state = "succeeded" if last["success"] else "FAILED"
-        print(f"Last run {last['run_id']} {state} at {last['finished_at']}")
-        for check in last["blocking_checks"]:
+    instance = _dagster_instance(settings)
+    run = last_run(instance)
+    if run is not None:
+        summary = describe(instance, run)
+        print(f"Last run {run.run_id} ({run.job_name}, {summary.launched_by}) {summary.state}"
+              f" at {summary.finished_at:%Y-%m-%d %H:%M %Z}")  # fmt: skip
+        for check in summary.blocking_checks:
             print(f"  blocked by {check}")
-        if not last["success"] and last["message"]:
-            print("  " + last["message"].splitlines()[0][:300])
+        for message in summary.failures:
+            print("  " + message.splitlines()[0][:300])
     _print_publication(settings)
     if settings.published_db.exists():
         con = duckdb.connect(str(settings.published_db), read_only=True)
@@ -288,20 +254,5 @@ def main(argv: list[str] | None = None) -> int:
     return args.func(args)
 
 
-# True in the ``satudata`` command, where this module owns the process; False for callers of
-# ``main`` in their own process (the tests), whose garbage collector is left alone.
-_WHOLE_PROCESS = False
-
-
-def entry() -> None:
-    """The ``satudata`` command: :func:`main`, then out without the interpreter's teardown
-    (``child.exit_now``; 0.7 s after every command, once Dagster and dbt are imported)."""
-    from .child import exit_now
-
-    global _WHOLE_PROCESS
-    _WHOLE_PROCESS = True
-    exit_now(main())
-
-
 if __name__ == "__main__":
-    entry()
+    sys.exit(main())

@@ -1,23 +1,31 @@
-"""The code location: gathers assets, jobs, schedules, sensors and resources."""
+"""The code location: gathers assets, checks, jobs, schedules, sensors and resources.
+
+Built when Dagster loads the code location, not when this module is imported: the dbt
+manifest and the Great Expectations suites are read then (and under ``dagster dev`` the dbt
+project is parsed first).
+"""
 
 import dagster as dg
 
-from .assets import ingestion, publication, warehouse
-from .checks.quality_gate import great_expectations_suites
-from .dbt_project import DBT_EXECUTABLE, dbt_project
+from .assets import ingestion, publication
+from .assets.warehouse import warehouse_assets
+from .checks.quality_gate import great_expectations_checks
 from .jobs import ingest_job, nightly_job
-from .resources import SatudataResource, WarehouseDbt
+from .resources import SatudataResource, dbt_resource
 from .schedules import nightly_schedule
-from .sensors import landing_sensor, record_run_failure
+from .sensors import landing_sensor
 
-defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([ingestion, warehouse, publication]),
-    asset_checks=[great_expectations_suites],
-    jobs=[ingest_job, nightly_job],
-    schedules=[nightly_schedule],
-    sensors=[landing_sensor, record_run_failure],
-    resources={
-        "satudata": SatudataResource(),
-        "dbt": WarehouseDbt(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
-    },
-)
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(
+        assets=[
+            *dg.load_assets_from_modules([ingestion, publication]),
+            warehouse_assets(),
+        ],
+        asset_checks=[great_expectations_checks()],
+        jobs=[ingest_job, nightly_job],
+        schedules=[nightly_schedule],
+        sensors=[landing_sensor],
+        resources={"satudata": SatudataResource(), "dbt": dbt_resource()},
+    )

@@ -1,44 +1,74 @@
-"""What the last run did, where ``satudata status`` can show it, and clean-up of dead runs."""
+"""What the runs did, read from Dagster's run storage (whoever started them: ``satudata run``,
+the UI, the schedule or the sensor), and clean-up of runs whose process died."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
+from dataclasses import dataclass
 
-from .settings import Settings
+import dagster as dg
 
 PID_TAG = "satudata/pid"
+PIPELINE_JOBS = ("nightly", "ingest")
+_FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 
 
-def last_run_path(settings: Settings):
-    return settings.warehouse / "last_run.json"
+@dataclass
+class RunSummary:
+    state: str  # succeeded | FAILED | CANCELED
+    finished_at: dt.datetime
+    launched_by: str
+    blocking_checks: list[str]
+    failures: list[str]  # "<step>: <error>" per failed step
 
 
-def record_run(settings: Settings, run_id: str, success: bool, failed_steps: list[str],
-               blocking_checks: list[str], message: str = "") -> None:  # fmt: skip
-    settings.warehouse.mkdir(parents=True, exist_ok=True)
-    path = last_run_path(settings)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(
-        json.dumps(
-            {
-                "run_id": run_id,
-                "finished_at": dt.datetime.now(dt.UTC).isoformat(),
-                "success": success,
-                "failed_steps": failed_steps,
-                "blocking_checks": blocking_checks,
-                "message": message,
-            },
-            indent=2,
-        )
+def last_run(instance: dg.DagsterInstance) -> dg.DagsterRun | None:
+    """The pipeline's latest finished run."""
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name=None, statuses=_FINISHED), limit=50)
+    return next((r for r in runs if r.job_name in PIPELINE_JOBS), None)
+
+
+def _launched_by(run: dg.DagsterRun) -> str:
+    tags = run.tags
+    if "dagster/schedule_name" in tags:
+        return f"schedule {tags['dagster/schedule_name']}"
+    if "dagster/sensor_name" in tags:
+        return f"sensor {tags['dagster/sensor_name']}"
+    if PID_TAG in tags:
+        return "satudata run"
+    return "Dagster UI"
+
+
+def describe(instance: dg.DagsterInstance, run: dg.DagsterRun) -> RunSummary:
+    """How ``run`` ended: blocking checks that failed and steps that failed, from its events."""
+    records = instance.all_logs(run.run_id)
+    blocking, failures = set(), []
+    for record in records:
+        event = record.dagster_event
+        if event is None:
+            continue
+        if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            check = event.event_specific_data
+            if not check.passed and check.severity == dg.AssetCheckSeverity.ERROR:
+                blocking.add(f"{check.asset_key.to_user_string()}:{check.check_name}")
+        elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
+            error = getattr(event.event_specific_data, "error", None)
+            failures.append(
+                f"{event.step_key}: {error.message.strip() if error else record.message}"
+            )
+        elif event.event_type == dg.DagsterEventType.RUN_FAILURE and not failures:
+            failures.append(record.message or event.message or "run failed")
+    stats = instance.get_run_stats(run.run_id)
+    finished = dt.datetime.fromtimestamp(stats.end_time or records[-1].timestamp, dt.UTC)
+    state = {dg.DagsterRunStatus.SUCCESS: "succeeded", dg.DagsterRunStatus.FAILURE: "FAILED"}
+    return RunSummary(
+        state.get(run.status, run.status.value),
+        finished,
+        _launched_by(run),
+        sorted(blocking),
+        failures,
     )
-    os.replace(temporary, path)
-
-
-def read_last_run(settings: Settings) -> dict | None:
-    path = last_run_path(settings)
-    return json.loads(path.read_text()) if path.exists() else None
 
 
 def _alive(pid: int) -> bool:
@@ -51,10 +81,8 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def fail_dead_runs(instance) -> list[str]:
-    """Runs of this machine still 'started' whose process is gone (killed with -9) are failed."""
-    import dagster as dg
-
+def fail_dead_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Runs of ``satudata run`` still 'started' whose process is gone (killed) are failed."""
     failed = []
     for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
         pid = run.tags.get(PID_TAG)

@@ -3,8 +3,7 @@
 import dagster as dg
 
 from .ingest.reader import discover, pending_fingerprint
-from .jobs import ingest_job, nightly_job
-from .run_status import record_run
+from .jobs import ingest_job
 from .settings import Settings
 
 
@@ -23,30 +22,4 @@ def landing_sensor(context: dg.SensorEvaluationContext):
     return dg.RunRequest(
         run_key=pending_fingerprint(landing),
         tags={"satudata/submissions": ",".join(p.name for p in ready)[:1000]},
-    )
-
-
-@dg.run_failure_sensor(
-    monitored_jobs=[nightly_job, ingest_job],
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Writes why a run failed to SATUDATA_HOME/warehouse/last_run.json (shown by `satudata status`).",
-)
-def record_run_failure(context: dg.RunFailureSensorContext):
-    checks = [
-        f"{e.asset_key.to_user_string()}:{e.check_name}"
-        for r in context.instance.all_logs(
-            context.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
-        )
-        if (e := r.dagster_event.event_specific_data)
-        and not e.passed
-        and e.severity == dg.AssetCheckSeverity.ERROR
-    ]
-    steps = [e.step_key for e in context.get_step_failure_events() if e.step_key]
-    record_run(
-        Settings.from_env(),
-        context.dagster_run.run_id,
-        False,
-        steps,
-        sorted(checks),
-        context.failure_event.message or "",
     )

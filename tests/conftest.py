@@ -20,12 +20,12 @@ def pytest_configure(config: pytest.Config) -> None:
     import os
     import tempfile
 
-    from orchestration.dbt_project import prepare_manifest
+    from orchestration.dbt_project import prepare
 
     previous = os.environ.get("SATUDATA_HOME")
     os.environ["SATUDATA_HOME"] = tempfile.mkdtemp(prefix="satudata-parse-")
     try:
-        prepare_manifest()
+        prepare()
     finally:
         if previous is None:
             del os.environ["SATUDATA_HOME"]

@@ -8,7 +8,7 @@ from orchestration.definitions import defs
 
 
 def _graph():
-    return defs.resolve_asset_graph()
+    return defs().resolve_asset_graph()
 
 
 def _ancestors(key: dg.AssetKey) -> set[dg.AssetKey]:
@@ -44,7 +44,7 @@ def test_marts_descend_from_the_ingestion_assets_through_staging_and_intermediat
 
 
 def test_the_landing_sensor_targets_the_assets_that_feed_the_warehouse():
-    job = defs.resolve_job_def(defs.resolve_sensor_def("landing_sensor").job_name)
+    job = defs().resolve_job_def(defs().resolve_sensor_def("landing_sensor").job_name)
     sensed = {k for k in job.asset_layer.selected_asset_keys}
     staging_parents = {
         p for p in _graph().get(dg.AssetKey(["staging", "stg_raw__households"])).parent_keys

@@ -30,7 +30,7 @@ def test_landing_sensor_requests_a_run_only_for_complete_submissions(settings):
 def test_ingest_job_materialises_the_raw_assets(settings):
     write_submission(settings.landing, "s", register())
     with dg.instance_for_test() as instance:
-        result = defs.resolve_job_def("ingest").execute_in_process(instance=instance)
+        result = defs().resolve_job_def("ingest").execute_in_process(instance=instance)
         assert result.success
         materialised = {
             m.asset_key.to_user_string()
@@ -86,36 +86,31 @@ def test_full_refresh_is_refused_for_the_ingest_job_before_anything_runs(setting
 
 
 def test_definitions_hold_the_schedule_in_wita_and_the_sensor():
-    schedule = defs.resolve_schedule_def("nightly_0200_wita")
+    schedule = defs().resolve_schedule_def("nightly_0200_wita")
     assert schedule.cron_schedule == "0 2 * * *" and schedule.execution_timezone == "Asia/Makassar"
-    assert defs.resolve_sensor_def("landing_sensor").job_name == "ingest"
+    assert defs().resolve_sensor_def("landing_sensor").job_name == "ingest"
 
 
-def test_run_failure_sensor_records_why_a_run_failed_for_satudata_status(settings):
-    from orchestration.run_status import read_last_run
-    from orchestration.sensors import record_run_failure
-
-    @dg.op
-    def explode():
-        raise RuntimeError("build file is locked by another writer")
-
-    @dg.job
-    def failing():
-        explode()
-
-    with dg.instance_for_test() as instance:
-        result = failing.execute_in_process(instance=instance, raise_on_error=False)
-        failure = next(
-            e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE
-        )
-        context = dg.build_run_status_sensor_context(
-            sensor_name="record_run_failure", dagster_instance=instance,
-            dagster_run=result.dagster_run, dagster_event=failure,
-        ).for_run_failure()  # fmt: skip
-        record_run_failure(context)
-    last = read_last_run(settings)
-    assert last["run_id"] == result.run_id and last["success"] is False
-    assert last["failed_steps"] == ["explode"]
+def test_status_reads_the_last_run_from_dagsters_run_storage_whoever_started_it(settings, capsys):
+    """A run started by the sensor, the schedule or the UI (not ``satudata run``) is what
+    ``satudata status`` shows, failed or succeeded."""
+    instance = cli._dagster_instance(settings)
+    job = defs().resolve_job_def("ingest")
+    write_submission(settings.landing, "s", register())
+    settings.build_db.mkdir()  # not a DuckDB file: ingestion fails
+    failed = job.execute_in_process(
+        instance=instance, raise_on_error=False, tags={"dagster/sensor_name": "landing_sensor"}
+    )
+    assert not failed.success
+    assert cli.main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert f"Last run {failed.run_id} (ingest, sensor landing_sensor) FAILED" in out
+    assert "raw_submissions:" in out  # the failed step and its error
+    settings.build_db.rmdir()
+    succeeded = job.execute_in_process(instance=instance)  # as the UI launches it: no tags
+    assert succeeded.success
+    assert cli.main(["status"]) == 0
+    assert f"Last run {succeeded.run_id} (ingest, Dagster UI) succeeded" in capsys.readouterr().out
 
 
 def test_demo_data_if_empty_writes_only_before_anything_was_received(settings, ingest):

@@ -104,12 +104,18 @@ def built_home(tmp_path_factory):
         "bantuan": [receipt(kk(u3, 1), "PKH", 750_000)],
     }, manifest(u3, sent="2025-04-04T09:00:00+08:00"))  # fmt: skip
     with dg.instance_for_test() as instance:
-        result = defs.resolve_job_def("nightly").execute_in_process(
-            instance=instance, raise_on_error=False
+        result = (
+            defs()
+            .resolve_job_def("nightly")
+            .execute_in_process(instance=instance, raise_on_error=False)
         )
     assert result.success
+    DBT_MATERIALIZATIONS[:] = result.asset_materializations_for_node("warehouse_models")
     yield home
     mp.undo()
+
+
+DBT_MATERIALIZATIONS: list = []  # the nightly run's dbt materializations (``built_home``)
 
 
 @pytest.fixture
@@ -374,3 +380,23 @@ def test_the_nightly_dbt_build_leaves_the_unit_tests_out(built_home):
     results = json.loads((run / "run_results.json").read_text())["results"]
     kinds = {r["unique_id"].split(".")[0] for r in results}
     assert kinds == {"seed", "model", "test"}
+
+
+def test_every_dbt_model_and_seed_shows_its_row_count_and_columns_in_dagster(built_home):
+    manifest = json.loads(Path(dbt_project.manifest_path).read_text())
+    built = {
+        n["name"]: n["config"]["materialized"]
+        for n in manifest["nodes"].values()
+        if n["resource_type"] in ("model", "seed")
+    }
+    shown = {m.asset_key.path[-1]: m.metadata for m in DBT_MATERIALIZATIONS}
+    assert set(shown) == set(built)
+    assert "view" in built.values() and "table" in built.values()
+    missing = {
+        name: sorted({"dagster/row_count", "dagster/column_schema"} - set(metadata))
+        for name, metadata in shown.items()
+        if not {"dagster/row_count", "dagster/column_schema"} <= set(metadata)
+    }
+    assert missing == {}
+    assert shown["fct_poverty"]["dagster/row_count"].value > 0
+    assert "dagster/column_lineage" in shown["fct_poverty"]

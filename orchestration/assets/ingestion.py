@@ -5,7 +5,6 @@ from collections import Counter
 import dagster as dg
 import duckdb
 
-from ..child import start_dbt_standby
 from ..ingest.pipeline import Ingestor
 from ..ingest.store import build_lock
 from ..resources import SatudataResource
@@ -39,8 +38,6 @@ def raw_submissions(context: dg.AssetExecutionContext, satudata: SatudataResourc
     every row against the submission contract, load accepted rows (pseudonymised) into
     ``warehouse/build.duckdb``, quarantine what cannot be trusted, write operator reports."""
     settings = satudata.settings()
-    if "warehouse_models" in context.job_def.graph.node_dict:
-        start_dbt_standby()  # dbt imports itself on the other core while ingestion works
     outcomes = Ingestor(settings).run()
     by_status = Counter(o.status for o in outcomes)
     for outcome in outcomes:

@@ -5,6 +5,7 @@ owners come from dbt ``meta`` (dbt_project.yml); dbt tests show as asset checks.
 """
 
 import shutil
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -12,30 +13,19 @@ import pydantic
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
+    DbtCliInvocation,
     DbtCliResource,
     dbt_assets,
 )
 
-from ..checks.gx_runner import prewarm
-from ..child import parse_state
-from ..dbt_project import dbt_project
+from ..dbt_project import dbt_project, prepare_if_dev
 from ..ingest.store import build_lock
 from ..resources import SatudataResource
 
 KEEP_DBT_RUNS = 10
 # Unit tests check the SQL on static inputs, not the night's data: dbt recommends running them
 # in development and CI only, and the test suite does (tests/test_warehouse_known_answers.py).
-# Left out, the nightly build saves about 1 s of its 5 s of fixed dbt work.
 BUILD_ARGS = ["build", "--exclude-resource-type", "unit_test"]
-
-dbt_project.prepare_if_dev()  # `dagster dev` only: parse when the UI starts
-
-if not Path(dbt_project.manifest_path).exists():
-    raise FileNotFoundError(
-        f"No dbt manifest at {dbt_project.manifest_path}: run `make install` (or `satudata prepare`) first."
-    )
-
-translator = DagsterDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
 class WarehouseConfig(dg.Config):
@@ -47,42 +37,75 @@ class WarehouseConfig(dg.Config):
     )
 
 
-@dbt_assets(
-    manifest=dbt_project.manifest_path, dagster_dbt_translator=translator, name="warehouse_models"
-)
-def warehouse_models(
-    context: dg.AssetExecutionContext,
-    config: WarehouseConfig,
-    dbt: DbtCliResource,
-    satudata: SatudataResource,
-):
-    """``dbt build``: seeds, models and data tests (unit tests run in CI), streamed as Dagster
-    events.
+def _with_view_row_counts(invocation: DbtCliInvocation, events: Iterable) -> Iterator:
+    """dagster-dbt counts the rows of tables and seeds, not of views (a view's query could be
+    costly); the staging views here only rename and cast one raw table, so they are counted
+    too, through the same adapter, once dbt has finished."""
+    for event in events:
+        unique_id = event.metadata.get("unique_id") if hasattr(event, "metadata") else None
+        node = invocation.manifest["nodes"].get(unique_id.value) if unique_id else None
+        if (
+            isinstance(event, dg.Output | dg.AssetMaterialization)
+            and node is not None
+            and node["config"].get("materialized") == "view"
+            and invocation.adapter is not None
+        ):
+            with invocation.adapter.connection_named(f"row_count_{node['unique_id']}"):
+                _, table = invocation.adapter.execute(
+                    f"select count(*) from {node['relation_name']}", fetch=True
+                )
+            event = event.with_metadata({**event.metadata, "dagster/row_count": table[0][0]})
+        yield event
 
-    dbt's target folder and logs of each run go below ``SATUDATA_HOME/dbt/runs/``.
-    """
-    settings = satudata.settings()
-    runs = settings.home / "dbt" / "runs"
-    target = runs / context.run.run_id
-    # dbt's partial-parse state: the one prepared with the project serves every home (dbt runs
-    # from the data root, see ``child.run_from_home``). A home keeps its own too, for when its
-    # rendered profile differs from the prepared one (another SATUDATA_DUCKDB_MEMORY_LIMIT):
-    # dbt would re-parse every run. ``child.parse_state`` picks the newer of the two, so a
-    # project prepared after a code change wins. (The standby dbt parses with it during
-    # ingestion; this copy serves a dbt that parses when it is asked.)
-    state = parse_state(settings.home)
-    target.mkdir(parents=True, exist_ok=True)
-    handed = None
-    if state.exists():
-        shutil.copyfile(state, target / state.name)
-        handed = (target / state.name).stat().st_mtime_ns
-    prewarm()  # unless `satudata run` started it: the GX runner imports GX while dbt builds
-    with build_lock(settings):  # one writer of build.duckdb, whichever run it belongs to
+
+def _close_adapter(invocation: DbtCliInvocation) -> None:
+    """Close the build file in this process once the metadata is read.
+
+    dagster-dbt reads row counts and columns through dbt's adapter in the Dagster process, after
+    dbt has finished (DuckDB allows one writer), and dbt-duckdb keeps the file open for the
+    adapter's life (``keep_open``). Another connection of this process with other settings
+    (the checks, the publication, the next run's ingestion) would be refused."""
+    if invocation.adapter is None or invocation.adapter.type() != "duckdb":
+        return
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    invocation.adapter.cleanup_connections()
+    DuckDBConnectionManager.env().close()
+
+
+def warehouse_assets() -> dg.AssetsDefinition:
+    """The ``@dbt_assets`` of the project's manifest (under ``dagster dev``, parsed first)."""
+    prepare_if_dev()
+    manifest = Path(dbt_project.manifest_path)
+    if not manifest.exists():
+        raise FileNotFoundError(
+            f"No dbt manifest at {manifest}: run `make install` (or `satudata prepare`) first."
+        )
+    translator = DagsterDbtTranslator(
+        settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)
+    )
+
+    @dbt_assets(manifest=manifest, dagster_dbt_translator=translator, name="warehouse_models")
+    def warehouse_models(
+        context: dg.AssetExecutionContext,
+        config: WarehouseConfig,
+        dbt: DbtCliResource,
+        satudata: SatudataResource,
+    ):
+        """``dbt build``: seeds, models and data tests (unit tests run in CI), streamed as
+        Dagster events with each model's row count and column lineage. dbt's target folder
+        and logs of each run go below ``SATUDATA_HOME/dbt/runs/<run id>``."""
+        settings = satudata.settings()
+        runs = settings.home / "dbt" / "runs"
         args = [*BUILD_ARGS, "--full-refresh"] if config.full_refresh else BUILD_ARGS
-        yield from dbt.cli(args, context=context, target_path=target).stream()
-    written = target / state.name
-    if written.exists() and written.stat().st_mtime_ns != handed:  # dbt parsed: keep its state
-        shutil.copyfile(written, state.with_suffix(".tmp"))
-        state.with_suffix(".tmp").replace(state)
-    for old in sorted(runs.iterdir(), key=lambda p: p.stat().st_mtime)[:-KEEP_DBT_RUNS]:
-        shutil.rmtree(old, ignore_errors=True)
+        with build_lock(settings):  # one writer of build.duckdb, whichever run it belongs to
+            invocation = dbt.cli(args, context=context, target_path=runs / context.run.run_id)
+            try:
+                events = invocation.stream().fetch_row_counts().fetch_column_metadata()
+                yield from _with_view_row_counts(invocation, events)
+            finally:
+                _close_adapter(invocation)
+        for old in sorted(runs.iterdir(), key=lambda p: p.stat().st_mtime)[:-KEEP_DBT_RUNS]:
+            shutil.rmtree(old, ignore_errors=True)
+
+    return warehouse_models

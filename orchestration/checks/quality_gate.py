@@ -7,58 +7,66 @@ from ..ingest.store import build_lock
 from ..resources import SatudataResource
 from .gx_runner import SUITES_DIR, load_suites, run_suites
 
-SUITES = load_suites(SUITES_DIR)
-
 
 def _asset_key(table: str) -> dg.AssetKey:
     return dg.AssetKey(table.split("."))
 
 
-@dg.multi_asset_check(
-    specs=[
-        dg.AssetCheckSpec(
-            name=f"gx_{suite['name']}",
-            asset=_asset_key(suite["meta"]["table"]),
-            blocking=True,
-            description=f"Great Expectations suite expectations/{suite['name']}.json: "
-            + suite["meta"].get("description", ""),
-        )
-        for suite in SUITES
-    ],
-    can_subset=False,
-    name="great_expectations_suites",
-)
-def great_expectations_suites(context: dg.AssetCheckExecutionContext, satudata: SatudataResource):
-    """Validate every suite in SQL on the build file (see orchestration/checks/gx_runner.py)."""
-    settings = satudata.settings()
-    with build_lock(settings):  # no writer while the suites read
-        results = run_suites(settings.build_db)
-    missing = {s["name"] for s in SUITES} - {r.name for r in results}
-    if missing:  # a suite that did not run must not look like a check that passed
-        raise dg.Failure(f"Great Expectations suites did not run: {', '.join(sorted(missing))}")
-    for result in results:
-        failures = [
-            {
-                "expectation": f.expectation,
-                "severity": f.severity,
-                "column": f.column,
-                "notes": f.notes,
-                "unexpected_count": f.unexpected_count,
-                "observed_value": f.observed_value,
-                "failing_rows_or_values": f.sample,
-                "error": f.exception,
-            }
-            for f in result.failures
-        ]
-        yield dg.AssetCheckResult(
-            check_name=f"gx_{result.name}",
-            asset_key=_asset_key(result.table),
-            passed=result.passed,
-            severity=dg.AssetCheckSeverity.ERROR if result.errors else dg.AssetCheckSeverity.WARN,
-            metadata={
-                "expectations_evaluated": result.evaluated,
-                "errors": len(result.errors),
-                "warnings": len(result.warnings),
-                "failures": dg.MetadataValue.json(failures),
-            },
-        )
+def great_expectations_checks() -> dg.AssetChecksDefinition:
+    """One blocking check per committed suite, validated together in one step."""
+    suites = load_suites(SUITES_DIR)
+
+    @dg.multi_asset_check(
+        specs=[
+            dg.AssetCheckSpec(
+                name=f"gx_{suite['name']}",
+                asset=_asset_key(suite["meta"]["table"]),
+                blocking=True,
+                description=f"Great Expectations suite expectations/{suite['name']}.json: "
+                + suite["meta"].get("description", ""),
+            )
+            for suite in suites
+        ],
+        can_subset=False,
+        name="great_expectations_suites",
+    )
+    def great_expectations_suites(
+        context: dg.AssetCheckExecutionContext, satudata: SatudataResource
+    ):
+        """Validate every suite in SQL on the build file (orchestration/checks/gx_runner.py)."""
+        settings = satudata.settings()
+        with build_lock(settings):  # no writer while the suites read
+            results = run_suites(settings.build_db)
+        missing = {s["name"] for s in suites} - {r.name for r in results}
+        if missing:  # a suite that did not run must not look like a check that passed
+            raise dg.Failure(f"Great Expectations suites did not run: {', '.join(sorted(missing))}")
+        for result in results:
+            failures = [
+                {
+                    "expectation": f.expectation,
+                    "severity": f.severity,
+                    "column": f.column,
+                    "notes": f.notes,
+                    "unexpected_count": f.unexpected_count,
+                    "observed_value": f.observed_value,
+                    "failing_rows_or_values": f.sample,
+                    "error": f.exception,
+                }
+                for f in result.failures
+            ]
+            yield dg.AssetCheckResult(
+                check_name=f"gx_{result.name}",
+                asset_key=_asset_key(result.table),
+                passed=result.passed,
+                severity=dg.AssetCheckSeverity.ERROR
+                if result.errors
+                else dg.AssetCheckSeverity.WARN,
+                metadata={
+                    "expectations_evaluated": result.evaluated,
+                    "errors": len(result.errors),
+                    "warnings": len(result.warnings),
+                    "failures": dg.MetadataValue.json(failures),
+                },
+            )
+
+    return great_expectations_suites
