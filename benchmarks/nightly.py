@@ -177,7 +177,7 @@ def floor_inputs(con, landing: Path, work: Path) -> None:
 def run_floor(landing: Path, period: str) -> dict:
     import duckdb
 
-    from orchestration.ingest.pipeline import Pseudonymiser
+    from orchestration.ingest.load import Pseudonymiser
 
     year, month = (int(x) for x in period.split("-"))
     period_end = (dt.date(year, month, 1) + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(

@@ -61,7 +61,11 @@ def _print_register(settings: Settings) -> None:
     if not settings.build_db.exists():
         print("No build warehouse yet.")
         return
-    con = duckdb.connect(str(settings.build_db), read_only=True)
+    try:
+        con = duckdb.connect(str(settings.build_db), read_only=True)
+    except duckdb.Error as exc:
+        print(f"The build warehouse {settings.build_db} cannot be read: {exc}")
+        return
     try:
         rows = con.execute(
             """

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from .ingest.reader import discover, pending_fingerprint
+from .ingest.landing import discover, pending_fingerprint
 from .jobs import ingest_job
 from .settings import Settings
 

@@ -87,7 +87,7 @@ def test_a_revision_rebuilds_only_its_own_submission(revised):
     con = duckdb.connect(str(build(revised)), read_only=True)
     latest = dict(
         con.execute(
-            "select unit_code, submission_id from intermediate.int_submissions_ranked where is_latest"
+            "select unit_code, submission_id from raw.submissions where status = 'accepted'"
         ).fetchall()
     )
     for model in INCREMENTAL:

@@ -28,8 +28,8 @@ def test_fct_poverty_has_exactly_its_modelled_upstream_keys():
     assert parents == {
         "intermediate/int_households_classified",
         "intermediate/int_regions_units_overlapped",
-        "intermediate/int_submissions_ranked",
         "intermediate/int_villages_rolled_up",
+        "staging/stg_raw__submissions",
     }
 
 

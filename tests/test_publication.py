@@ -14,7 +14,7 @@ import duckdb
 import pytest
 
 from orchestration import cli
-from orchestration.checks.gx_runner import SUITES_DIR
+from orchestration.expectations import SUITES_DIR
 from orchestration.publish import PUBLISHED_TABLES
 from tests.pipeline import add_submissions, build_published, copy_home, environment, run_pipeline
 

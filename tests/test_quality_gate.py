@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.checks import gx_runner
+from orchestration import expectations
 from tests.pipeline import build_published
 
 pytestmark = pytest.mark.xdist_group("gate")
@@ -27,8 +27,8 @@ def test_gx_is_pinned_and_its_private_dialect_list_is_still_there():
 
     assert version("great_expectations") == "1.24.1"
     assert isinstance(engine._PERSISTED_CONNECTION_DIALECTS, tuple)
-    gx_runner.persist_duckdb_connections()
-    gx_runner.persist_duckdb_connections()
+    expectations.persist_duckdb_connections()
+    expectations.persist_duckdb_connections()
     assert sum(1 for d in engine._PERSISTED_CONNECTION_DIALECTS if d == "duckdb") == 1
 
 
@@ -43,7 +43,7 @@ def test_a_failing_expectation_fails_through_the_sql_path_with_its_values(tmp_pa
         {"type": "expect_column_values_to_be_between", "kwargs": {"column": "a", "max_value": 997}, "meta": {"severity": "ERROR"}},
         {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}, "meta": {"severity": "ERROR"}},
     ]}))  # fmt: skip
-    [result] = gx_runner.run_suites(database, suites)
+    [result] = expectations.run_suites(database, suites)
     assert result.evaluated == 2
     [failure] = result.failures  # the null check passes: no IndexError-style blanket failure
     assert failure.exception is None
@@ -51,15 +51,15 @@ def test_a_failing_expectation_fails_through_the_sql_path_with_its_values(tmp_pa
 
 
 def test_every_suite_passes_on_a_good_build(built):
-    results = gx_runner.run_suites(built)
-    assert {r.name for r in results} == {p.stem for p in gx_runner.SUITES_DIR.glob("*.json")}
+    results = expectations.run_suites(built)
+    assert {r.name for r in results} == {p.stem for p in expectations.SUITES_DIR.glob("*.json")}
     assert {r.name: [f.notes or f.expectation for f in r.errors] for r in results if r.errors} == {}
 
 
 def test_validating_in_this_process_leaves_the_build_file_free_for_the_next_writer(built):
     """The checks run in the run's own process: GX must close every connection it opened,
     or this process could not open the file again with other settings (the next ingestion)."""
-    gx_runner.run_suites(built)
+    expectations.run_suites(built)
     duckdb.connect(str(built)).close()  # read-write: refused while GX holds a connection
 
 
@@ -83,14 +83,14 @@ BREAKAGES = {
 
 
 def test_each_suite_fails_on_data_that_breaks_it(built, tmp_path):
-    assert set(BREAKAGES) == {p.stem for p in gx_runner.SUITES_DIR.glob("*.json")}
+    assert set(BREAKAGES) == {p.stem for p in expectations.SUITES_DIR.glob("*.json")}
     broken = tmp_path / "broken.duckdb"
     shutil.copyfile(built, broken)
     con = duckdb.connect(str(broken))
     for sql in BREAKAGES.values():
         con.execute(sql)
     con.close()
-    failed = {r.name for r in gx_runner.run_suites(broken) if r.errors}
+    failed = {r.name for r in expectations.run_suites(broken) if r.errors}
     assert failed == set(BREAKAGES)
 
 
@@ -113,7 +113,7 @@ def test_fct_poverty_suite_catches_inconsistent_levels_stale_data_and_unknown_re
     con = duckdb.connect(str(broken))
     con.execute(sql)
     con.close()
-    [poverty] = [r for r in gx_runner.run_suites(broken) if r.name == "fct_poverty"]
+    [poverty] = [r for r in expectations.run_suites(broken) if r.name == "fct_poverty"]
     assert notes in {f.notes for f in poverty.errors}
 
 

@@ -3,6 +3,7 @@ of the nightly job launched from it, and `satudata status` telling what that run
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -96,13 +98,35 @@ def ui(tmp_path_factory):
         ui.location = entry
         yield ui
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        _stop_session(process)
         log.close()
+
+
+def _session(sid: int) -> list[int]:
+    """The live processes of session ``sid``: make, dagster dev and what it started."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError, ValueError):
+                stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(stat[3]) == sid and stat[0] != "Z":  # (fields: state, ppid, pgrp, session)
+                    found.append(int(proc.name))
+    return found
+
+
+def _stop_session(process: subprocess.Popen) -> None:
+    """Stop the UI as a user does (Ctrl-C), then make sure nothing of it is left running."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGINT)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=60)
+    deadline = time.monotonic() + 30
+    while _session(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    for pid in _session(process.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    process.wait()
 
 
 def test_make_dev_loads_the_code_location_without_error(ui):

@@ -4,6 +4,7 @@ dbt sources ``raw.<table>`` map to the ingestion assets' keys ``raw/<table>``; g
 owners come from dbt ``meta`` (dbt_project.yml); dbt tests show as asset checks.
 """
 
+import os
 import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from dagster_dbt import (
 
 from ..dbt_project import dbt_project, prepare_if_dev
 from ..ingest.store import build_lock
+from ..launcher import PARENT_ENV
 from ..resources import SatudataResource
 
 KEEP_DBT_RUNS = 10
@@ -99,7 +101,11 @@ def warehouse_assets() -> dg.AssetsDefinition:
         runs = settings.home / "dbt" / "runs"
         args = [*BUILD_ARGS, "--full-refresh"] if config.full_refresh else BUILD_ARGS
         with build_lock(settings):  # one writer of build.duckdb, whichever run it belongs to
-            invocation = dbt.cli(args, context=context, target_path=runs / context.run.run_id)
+            os.environ[PARENT_ENV] = str(os.getpid())  # dbt dies with this process (launcher.py)
+            try:
+                invocation = dbt.cli(args, context=context, target_path=runs / context.run.run_id)
+            finally:
+                del os.environ[PARENT_ENV]  # (dbt was started with a copy of the environment)
             try:
                 events = invocation.stream().fetch_row_counts().fetch_column_metadata()
                 yield from _with_view_row_counts(invocation, events)

@@ -1,13 +1,18 @@
-"""The submission contract (``shared/contracts/submission.md``) as data.
+"""The submission contract (``shared/contracts/submission.md``): every rule of the input
+standard is stated here, once.
 
-Column rules, reason codes and the bilingual (Indonesian / English) words
-that operators read in their validation reports. The SQL that applies the
-rules lives in :mod:`orchestration.ingest.validate`.
+Columns and their types, the working age, the manifest's rules, reason codes and quarantine
+causes with the bilingual (Indonesian / English) words operators read in their reports.
+:mod:`validate` turns the column rules into DuckDB SQL; ``docs/submission-contract.md`` says
+where each rule is applied.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 TABLES = ("keluarga", "anggota", "bantuan")
 
@@ -198,10 +203,69 @@ QUARANTINE_CAUSES: dict[str, tuple[str, str]] = {
 }
 
 
-class QuarantineError(Exception):
-    """A submission that cannot be trusted as a whole."""
+# --- the manifest --------------------------------------------------------------------------
+WITA = ZoneInfo("Asia/Makassar")
+PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
-    def __init__(self, cause: str, detail: str):
+
+def normalise_unit_code(raw: object) -> str | None:
+    if not isinstance(raw, str):
+        return None
+    code = raw.strip()
+    digits = code.replace(".", "")
+    if not digits.isdigit() or len(digits) not in (2, 4, 6, 10):
+        return None
+    parts = [digits[:2], digits[2:4], digits[4:6], digits[6:]]
+    return ".".join(p for p in parts if p)
+
+
+@dataclass
+class Manifest:
+    unit_code: str
+    period: str
+    period_start: dt.date
+    period_end: dt.date
+    submitted_at: dt.datetime
+    raw: dict
+
+
+def parse_manifest(raw: dict, units: dict[str, str], now: dt.datetime) -> Manifest:
+    for key in ("kode_wilayah", "periode", "dikirim_pada"):
+        if raw.get(key) in (None, ""):
+            raise QuarantineError("MANIFEST_INVALID", f"manifest.json has no {key}")
+    sent_text = raw["dikirim_pada"]
+    try:
+        submitted_at = dt.datetime.fromisoformat(str(sent_text))
+    except ValueError as exc:
+        raise QuarantineError(
+            "MANIFEST_INVALID", f"dikirim_pada {sent_text!r} is not ISO 8601"
+        ) from exc
+    if submitted_at.tzinfo is None:
+        raise QuarantineError(
+            "MANIFEST_INVALID", f"dikirim_pada {sent_text!r} has no UTC offset (WITA is +08:00)"
+        )
+    unit = normalise_unit_code(raw["kode_wilayah"])
+    if unit is None or unit not in units:
+        raise QuarantineError(
+            "UNIT_NOT_REGISTERED", f"kode_wilayah {raw['kode_wilayah']!r} is not a registered unit"
+        )
+    match = PERIOD_RE.match(str(raw["periode"]).strip())
+    if not match:
+        raise QuarantineError("PERIOD_INVALID", f"periode {raw['periode']!r} is not YYYY-MM")
+    year, month = int(match[1]), int(match[2])
+    start = dt.date(year, month, 1)
+    end = (start + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+    today = now.astimezone(WITA).date()
+    if start > today:
+        raise QuarantineError("PERIOD_INVALID", f"periode {raw['periode']} is in the future")
+    return Manifest(unit, f"{year:04d}-{month:02d}", start, end, submitted_at, raw)
+
+
+class QuarantineError(Exception):
+    """A submission that cannot be trusted as a whole (``counts``: the rows judged, if any)."""
+
+    def __init__(self, cause: str, detail: str, counts: dict | None = None):
         super().__init__(f"{cause}: {detail}")
         self.cause = cause
         self.detail = detail
+        self.counts = counts or {}

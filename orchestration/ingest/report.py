@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 
 from .contract import QUARANTINE_CAUSES, REASONS
+from .submission import Submission
 
 STATUS_WORDS = {
     "accepted": ("DITERIMA", "ACCEPTED"),
@@ -65,6 +66,40 @@ def reject_summary(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, int], list
     cursor = con.execute(f"{REJECTS_SQL} limit {HTML_ROW_LIMIT}")
     names = [d[0] for d in cursor.description]
     return by_reason, [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def report_path(reports: Path, sub: Submission) -> Path:
+    """``reports/<unit>/<period>/<label>.json``: where the submission's report is written."""
+    return reports / (sub.unit_code or "unknown") / (sub.period or "unknown") / f"{sub.label}.json"
+
+
+def write_submission_report(
+    con: duckdb.DuckDBPyConnection, sub: Submission, reports: Path, unit_name: str | None
+) -> Path:
+    """The operator's report of a decided submission (JSON + HTML); returns the JSON's path."""
+    by_reason, first_rejects = reject_summary(con) if sub.counts else ({}, [])
+    manifest = sub.manifest
+    report = build_report(
+        submission_id=sub.submission_id,
+        landing_name=sub.received.entry.name,
+        received_at=sub.received.received_at.isoformat(),
+        unit_code=sub.unit_code,
+        unit_name=unit_name,
+        period=sub.period,
+        submitted_at=manifest.submitted_at.isoformat()
+        if manifest
+        else sub.manifest_raw.get("dikirim_pada"),
+        petugas=sub.manifest_raw.get("petugas"),
+        status=sub.status,
+        reason_code=sub.quarantine.cause if sub.quarantine else None,
+        detail=sub.quarantine.detail if sub.quarantine else None,
+        superseded_by=sub.replaced_by,
+        files=[{k: f[k] for k in ("path", "sha256", "size")} for f in sub.received.files],
+        tables=sub.counts,
+        rejects_by_reason=by_reason,
+    )
+    path = report_path(reports, sub)
+    return write_report(report, path.parent, sub.label, con if sub.counts else None, first_rejects)
 
 
 def build_report(**fields) -> dict:

@@ -10,11 +10,10 @@ the per-row rules.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 import duckdb
 
-from .contract import SCHEMA, WORKING_AGE, Column
+from .contract import REJECT_SHARE_LIMIT, SCHEMA, WORKING_AGE, Column, Manifest, QuarantineError
 
 MACROS = r"""
 -- trim() is a third of the rules' cost: it removes Unicode space separators only, so an ASCII
@@ -72,16 +71,6 @@ create or replace temp macro sd_age(birth, on_date) as
 """
 
 
-@dataclass(frozen=True)
-class Context:
-    """What the rules need to know about the submission."""
-
-    unit_code: str
-    period_start: dt.date
-    period_end: dt.date
-    sent_date: dt.date  # dikirim_pada's date in its own offset
-
-
 def install_macros(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(MACROS)
 
@@ -118,7 +107,7 @@ def _parse(col: Column) -> str:
     raise ValueError(col.kind)
 
 
-def _judge(table: str, col: Column, ctx: Context) -> str:
+def _judge(table: str, col: Column, ctx: Manifest) -> str:
     """A CASE that yields the column's reason code, or null when the value is fine."""
     c, v = f'"{col.name}"', f'"v_{col.name}"'
     missing = "'REQUIRED_MISSING'" if col.required else "null"
@@ -164,7 +153,7 @@ def _judge(table: str, col: Column, ctx: Context) -> str:
         case "date":
             whens.append(f"when {v} is null then 'VALUE_UNPARSEABLE'")
             bound = {
-                "tanggal_verifikasi": f"{v} > {_lit(ctx.sent_date)}",
+                "tanggal_verifikasi": f"{v} > {_lit(ctx.submitted_at.date())}",
                 "tanggal_lahir": f"{v} > {_lit(ctx.period_end)}",
                 "tanggal_salur": f"{v} not between {_lit(ctx.period_start)} and {_lit(ctx.period_end)}",
             }[col.name]
@@ -176,7 +165,7 @@ def _judge(table: str, col: Column, ctx: Context) -> str:
     return "case " + " ".join(whens) + " end"
 
 
-def _check_table(con: duckdb.DuckDBPyConnection, table: str, ctx: Context) -> None:
+def _check_table(con: duckdb.DuckDBPyConnection, table: str, ctx: Manifest) -> None:
     cols = SCHEMA[table]
     trimmed = ", ".join(f'sd_blank("{c.name}") as "{c.name}"' for c in cols)
     niks = [f'"n_{c.name}"' for c in cols if c.kind == "nik"]
@@ -227,11 +216,13 @@ def _add_orphans(con: duckdb.DuckDBPyConnection, table: str) -> None:
     )
 
 
-def validate(con: duckdb.DuckDBPyConnection, ctx: Context) -> None:
-    """Build ``chk_*`` tables and the ``rejects`` table for the loaded ``src_*`` tables."""
+def validate(con: duckdb.DuckDBPyConnection, manifest: Manifest, sources: dict) -> dict:
+    """Judge every row of the ``src_*`` views: builds the ``chk_*`` tables and the ``rejects``
+    table, and returns each table's counts. More than ``REJECT_SHARE_LIMIT`` of keluarga's or
+    anggota's rows rejected quarantines the submission (a systematic format fault)."""
     install_macros(con)
     for table in SCHEMA:
-        _check_table(con, table, ctx)
+        _check_table(con, table, manifest)
     _add_duplicates(con, "keluarga", "no_kk")
     _add_duplicates(con, "anggota", "nik")
     _add_orphans(con, "anggota")
@@ -245,6 +236,34 @@ def validate(con: duckdb.DuckDBPyConnection, ctx: Context) -> None:
                 f'as personal from chk_{table} where "e_{col.name}" is not null'
             )
     con.execute("create or replace temp table rejects as " + " union all ".join(unions))
+    counts = _counts(con, sources)
+    too_many = [
+        f"{t}: {counts[t]['rejected']} of {counts[t]['rows']} rows"
+        for t in ("keluarga", "anggota")
+        if counts[t]["rows"] and counts[t]["rejected"] / counts[t]["rows"] > REJECT_SHARE_LIMIT
+    ]
+    if too_many:
+        raise QuarantineError("TOO_MANY_REJECTS", f"rejected {', '.join(too_many)}", counts)
+    return counts
+
+
+def _counts(con: duckdb.DuckDBPyConnection, sources: dict) -> dict:
+    counts = {}
+    for table, source in sources.items():
+        rejected = con.execute(
+            "select count(distinct line) from rejects where table_name = ?", [table]
+        ).fetchone()[0]
+        counts[table] = {
+            "file": source.file,
+            "format": source.fmt,
+            "encoding": source.encoding,
+            "delimiter": source.delimiter,
+            "rows": source.rows,
+            "accepted": source.rows - rejected,
+            "rejected": rejected,
+            "ignored_columns": source.ignored_columns,
+        }
+    return counts
 
 
 def accepted_filter(table: str) -> str:

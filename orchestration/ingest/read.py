@@ -1,8 +1,10 @@
-"""Find submissions in ``landing/``, archive their bytes, read their tables into DuckDB.
+"""The read stage: a submission's files opened as text tables in DuckDB.
 
-Everything is read as text: the rules of :mod:`validate` decide what a value means.
-CSV files are read by DuckDB itself (after transcoding Windows-1252 to UTF-8, which
-DuckDB's own ``latin-1`` reader cannot do); workbooks by python-calamine.
+A zip is extracted into a working folder; the manifest is read as JSON (its rules are the
+contract's, :func:`contract.parse_manifest`); CSV files are read by DuckDB itself (after
+transcoding Windows-1252 to UTF-8, which DuckDB's own ``latin-1`` reader cannot do), workbooks
+by python-calamine. Everything is read as text: the rules of :mod:`validate` decide what a
+value means.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
-import hashlib
 import io
 import json
 import shutil
@@ -20,127 +21,9 @@ from pathlib import Path
 
 import duckdb
 
-from .contract import TABLES, QuarantineError
-
-CHUNK = 4 * 1024 * 1024
-IGNORED_NAMES = {".ds_store", "thumbs.db", "desktop.ini"}
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-# --- discovery ---------------------------------------------------------------------------------
-
-
-def is_ready(entry: Path) -> bool:
-    """A folder is ready once its manifest is written (upload tools write it last);
-    a zip once its central directory is complete (a zip being uploaded is not a zip yet)."""
-    if entry.name.startswith("."):
-        return False
-    if entry.is_dir():
-        return (entry / "manifest.json").is_file()
-    if entry.is_file() and entry.suffix.lower() == ".zip":
-        return zipfile.is_zipfile(entry)
-    return False
-
-
-def discover(landing: Path) -> list[Path]:
-    """Submissions ready in ``landing/``, oldest first."""
-    if not landing.is_dir():
-        return []
-    ready = [entry for entry in landing.iterdir() if is_ready(entry)]
-    return sorted(ready, key=lambda p: (p.stat().st_mtime, p.name))
-
-
-def pending_fingerprint(landing: Path) -> str:
-    """A cheap key of what is waiting (names, sizes, mtimes): the sensor's run key."""
-    digest = hashlib.sha256()
-    for entry in discover(landing):
-        files = [entry] if entry.is_file() else sorted(p for p in entry.rglob("*") if p.is_file())
-        for path in files:
-            stat = path.stat()
-            digest.update(
-                f"{path.relative_to(landing)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode()
-            )
-    return digest.hexdigest()
-
-
-# --- archive -----------------------------------------------------------------------------------
-
-
-@dataclass
-class Received:
-    """One submission as received: its files archived, its id fixed by their bytes."""
-
-    entry: Path
-    submission_id: str
-    files: list[dict] = field(default_factory=list)  # relpath, sha256, size, archived_path
-
-    @property
-    def kind(self) -> str:
-        return "zip" if self.entry.is_file() else "folder"
-
-
-def _archive_object(path: Path, archive: Path) -> tuple[str, Path]:
-    sha = sha256_file(path)
-    target = archive / "objects" / sha[:2] / sha
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(".partial")
-        shutil.copyfile(path, partial)
-        partial.replace(target)
-    return sha, target
-
-
-def archive_submission(entry: Path, archive: Path, received_at: dt.datetime) -> Received:
-    """Copy every file byte for byte into the content-addressed archive, before anything else.
-
-    The submission id is the SHA-256 of the zip, or of the folder's sorted file listing
-    (relative path and SHA-256 of each file): the same bytes give the same id.
-    """
-    if entry.is_file():
-        paths = [(entry.name, entry)]
-    else:
-        paths = sorted(
-            (str(p.relative_to(entry)), p)
-            for p in entry.rglob("*")
-            if p.is_file() and p.name.lower() not in IGNORED_NAMES
-        )
-    files = []
-    for relpath, path in paths:
-        sha, target = _archive_object(path, archive)
-        files.append(
-            {"path": relpath, "sha256": sha, "size": path.stat().st_size, "archived": str(target)}
-        )
-    if entry.is_file():
-        submission_id = files[0]["sha256"]
-    else:
-        listing = "".join(f"{f['path']}\t{f['sha256']}\n" for f in files)
-        submission_id = hashlib.sha256(listing.encode()).hexdigest()
-    record = archive / "submissions" / f"{submission_id}.json"
-    if not record.exists():
-        record.parent.mkdir(parents=True, exist_ok=True)
-        record.write_text(
-            json.dumps(
-                {
-                    "submission_id": submission_id,
-                    "landing_name": entry.name,
-                    "kind": "zip" if entry.is_file() else "folder",
-                    "received_at": received_at.isoformat(),
-                    "files": files,
-                },
-                indent=2,
-            )
-        )
-    return Received(entry=entry, submission_id=submission_id, files=files)
-
-
-# --- opening a submission --------------------------------------------------------------------
+from .archive import CHUNK, Received
+from .contract import SCHEMA, TABLES, QuarantineError, required_columns
+from .landing import IGNORED_NAMES
 
 
 def unpack(received: Received, workdir: Path) -> Path:
@@ -379,3 +262,32 @@ def read_xlsx_tables(
             table, f"{path.name}#{table}", "xlsx", None, None, found, ignored, len(lines)
         )
     return result
+
+
+def read_tables(
+    con: duckdb.DuckDBPyConnection, folder: Path, workdir: Path
+) -> dict[str, SourceTable]:
+    """The three tables as the views ``src_<table>`` (see ``_project``), with what was found."""
+    wanted = {t: [c.name for c in SCHEMA[t]] for t in TABLES}
+    csvs = {t: find_case_insensitive(folder, f"{t}.csv") for t in TABLES}
+    workbooks = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".xlsx")
+    if all(csvs.values()):
+        sources = {t: read_csv_table(con, t, csvs[t], wanted[t], workdir) for t in TABLES}
+    elif workbooks and not any(csvs.values()):
+        identifiers = {t: {c.name for c in SCHEMA[t] if c.kind in ("kk", "nik")} for t in TABLES}
+        sources = read_xlsx_tables(con, workbooks[0], wanted, identifiers)
+    else:
+        missing = [f"{t}.csv" for t, p in csvs.items() if p is None]
+        raise QuarantineError(
+            "FILE_MISSING",
+            f"missing {', '.join(missing)} (or one .xlsx with sheets keluarga, anggota, bantuan)",
+        )
+    for table, source in sources.items():
+        absent = [c for c in required_columns(table) if c not in source.columns]
+        if absent:
+            raise QuarantineError(
+                "COLUMN_MISSING", f"{source.file}: missing column(s) {', '.join(absent)}"
+            )
+    if sources["keluarga"].rows == 0:
+        raise QuarantineError("KELUARGA_EMPTY", f"{sources['keluarga'].file} has no data rows")
+    return sources
