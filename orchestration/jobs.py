@@ -1,4 +1,5 @@
-"""Jobs. Every step runs in one process: the multiprocess executor costs 1–2 s a step."""
+"""Jobs. Every step of a run runs in the run's process, one after the other (in-process
+executor): the steps share one DuckDB file, which has one writer."""
 
 from __future__ import annotations
 

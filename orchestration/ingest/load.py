@@ -45,7 +45,7 @@ class Pseudonymiser:
 
     @classmethod
     def sql(cls, expr: str) -> str:
-        # (a UHUGEINT cast to text is slow in DuckDB: 34 µs a value, so text columns use hex_sql)
+        # (text columns use hex_sql: a UHUGEINT cast to text is slow in DuckDB)
         return f"('0x' || {cls.hex_sql(expr)})::uhugeint"
 
 

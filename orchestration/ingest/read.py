@@ -217,7 +217,7 @@ def read_xlsx_tables(
     wanted: dict[str, list[str]],
     identifiers: dict[str, set[str]],
 ) -> dict[str, SourceTable]:
-    import pyarrow as pa  # (0.2 s to import: only when a workbook arrives)
+    import pyarrow as pa  # (only when a workbook arrives)
     from python_calamine import CalamineError, CalamineWorkbook
 
     try:

@@ -30,8 +30,8 @@ HTML_ROW_LIMIT = 5000
 
 # Every rejected cell as the operator reads it, in the order of the file. Personal values are
 # masked (the operator finds the row by its line): up to 6 characters all stars, longer ones
-# keep their first 4 and last 2. Written by DuckDB itself: a quarantined kabupaten has 218,000
-# rejected cells, which Python took 4.5 s to turn into dicts and JSON.
+# keep their first 4 and last 2. Written by DuckDB itself (a quarantined kabupaten has hundreds
+# of thousands of rejected cells).
 REJECTS_SQL = """
     select r.table_name as "table", r.line, r.column_name as "column",
            case when r.value is null or not r.personal then r.value

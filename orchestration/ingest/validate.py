@@ -16,10 +16,9 @@ import duckdb
 from .contract import REJECT_SHARE_LIMIT, SCHEMA, WORKING_AGE, Column, Manifest, QuarantineError
 
 MACROS = r"""
--- trim() is a third of the rules' cost: it removes Unicode space separators only, so an ASCII
--- value (as many bytes as characters) that neither starts with a space or control character
--- nor ends with a space cannot need it. (Looking at the last character itself, right(c, 1),
--- cost more than trim: it counts graphemes.)
+-- trim() removes Unicode space separators only, so an ASCII value (as many bytes as characters)
+-- that neither starts with a space or control character nor ends with a space cannot need it,
+-- and is passed through (tests/test_ingest_rules.py proves this equal to trim on every character)
 create or replace temp macro sd_blank(c) as case
     when ascii(c) between 33 and 126 and not ends_with(c, ' ') and strlen(c) = length(c) then c
     else nullif(trim(c), '') end;
@@ -31,8 +30,7 @@ create or replace temp macro sd_nik_day(c) as try_cast(substr(c, 7, 2) as intege
 create or replace temp macro sd_nik_ddmmyy(c) as
     case when sd_is16(c) then substr(c, 7, 6)::integer end;
 -- a day that exists in month m of year yy (two digits, as strptime's %y reads them: 00-68 are
--- 2000-2068, 69-99 are 1969-1999, so a year is leap exactly when yy % 4 = 0); arithmetic, where
--- try_strptime cost 0.7 s a province
+-- 2000-2068, 69-99 are 1969-1999, so a year is leap exactly when yy % 4 = 0), by arithmetic
 create or replace temp macro sd_day_exists(d, m, yy) as
     m between 1 and 12 and d between 1 and case
         when m = 2 then 28 + (yy % 4 = 0)::integer when m in (4, 6, 9, 11) then 30 else 31 end;
