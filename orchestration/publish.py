@@ -90,6 +90,17 @@ def current_id(settings: Settings) -> str | None:
     )
 
 
+def _sweep(warehouse: Path) -> None:
+    """What a run killed while publishing left: its temporary file, and a publication folder
+    that never got its ``warehouse.duckdb`` (so was never published)."""
+    for stale in warehouse.glob(".published-*.tmp"):
+        stale.unlink()
+    folder = warehouse / "publications"
+    for half_made in folder.iterdir() if folder.exists() else []:
+        if half_made.is_dir() and not (half_made / "warehouse.duckdb").exists():
+            shutil.rmtree(half_made)
+
+
 def publish(
     settings: Settings,
     run_id: str,
@@ -101,9 +112,8 @@ def publish(
     publication_id = f"{now:%Y%m%dT%H%M%S%fZ}-{run_id[:8]}"
     warehouse = settings.warehouse
     folder = warehouse / "publications" / publication_id
+    _sweep(warehouse)
     (folder / "parquet").mkdir(parents=True)
-    for stale in warehouse.glob(".published-*.tmp"):  # left by a run that died
-        stale.unlink()
     temporary = warehouse / f".published-{publication_id}.tmp"
     con = duckdb.connect(str(temporary))
     try:

@@ -28,6 +28,31 @@ INGEST_WORKERS = max(1, int(os.environ.get("SATUDATA_INGEST_WORKERS", "2")))
 
 
 @dataclass(frozen=True)
+class ZipLimits:
+    """How much a zip submission may unpack to, counted on the bytes actually extracted.
+
+    Far above any real register (a whole kabupaten's CSVs are a few hundred MB), far below what
+    a zip bomb unpacks to."""
+
+    total_bytes: int = 4 << 30  # SATUDATA_ZIP_MAX_BYTES: all members together
+    member_bytes: int = 2 << 30  # SATUDATA_ZIP_MAX_MEMBER_BYTES: one member
+    ratio: int = 100  # SATUDATA_ZIP_MAX_RATIO: extracted / compressed, per member (past 1 MiB)
+    members: int = 100  # SATUDATA_ZIP_MAX_MEMBERS
+
+    @classmethod
+    def from_env(cls) -> ZipLimits:
+        names = {
+            "total_bytes": "SATUDATA_ZIP_MAX_BYTES",
+            "member_bytes": "SATUDATA_ZIP_MAX_MEMBER_BYTES",
+            "ratio": "SATUDATA_ZIP_MAX_RATIO",
+            "members": "SATUDATA_ZIP_MAX_MEMBERS",
+        }
+        return cls(
+            **{field: int(os.environ[env]) for field, env in names.items() if env in os.environ}
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     """The folders below one data root."""
 
@@ -78,13 +103,25 @@ class Settings:
             folder.mkdir(parents=True, exist_ok=True)
         return self
 
-    def pseudonym_key(self) -> bytes:
-        """The HMAC key: ``SATUDATA_PSEUDONYM_KEY``, or a generated key file (mode 0600)."""
+    @property
+    def key_file(self) -> Path:
+        return self.secrets_dir / "pseudonym.key"
+
+    def pseudonym_key(self, create: bool = True) -> bytes:
+        """The HMAC key: ``SATUDATA_PSEUDONYM_KEY``, or the key file; generated (mode 0600)
+        only when ``create`` (a warehouse that holds no pseudonyms yet)."""
         from_env = os.environ.get(KEY_ENV)
         if from_env:
             return from_env.encode("utf-8")
-        key_file = self.secrets_dir / "pseudonym.key"
+        key_file = self.key_file
         if not key_file.exists():
+            if not create:
+                raise PseudonymKeyError(
+                    f"The pseudonym key {key_file} is missing, but the warehouse holds pseudonyms "
+                    f"made with it. Restore the file from your backup (or set {KEY_ENV}) and run "
+                    "again: a new key would give the same people new pseudonyms "
+                    "(docs/operations.md)."
+                )
             self.secrets_dir.mkdir(parents=True, exist_ok=True)
             os.chmod(self.secrets_dir, 0o700)
             fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -97,3 +134,7 @@ class Settings:
                 key_file,
             )
         return key_file.read_text().strip().encode("utf-8")
+
+
+class PseudonymKeyError(RuntimeError):
+    """The pseudonym key is missing or is not the one the warehouse's pseudonyms were made with."""

@@ -9,7 +9,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .landing import IGNORED_NAMES
+from .landing import IGNORED_NAMES, display_name
 
 CHUNK = 4 * 1024 * 1024
 
@@ -48,7 +48,8 @@ def _archive_object(path: Path, archive: Path) -> tuple[str, Path]:
 
 
 def archive_submission(entry: Path, archive: Path, received_at: dt.datetime) -> Received:
-    """Copy every file of ``entry`` into the content-addressed archive.
+    """Copy every file of ``entry`` into the content-addressed archive (``entry`` holds no
+    symbolic link: ``landing.check_no_links`` came first).
 
     The submission id is the SHA-256 of the zip, or of the folder's sorted file listing
     (relative path and SHA-256 of each file): the same bytes give the same id.
@@ -65,8 +66,9 @@ def archive_submission(entry: Path, archive: Path, received_at: dt.datetime) -> 
     for relpath, path in paths:
         sha, target = _archive_object(path, archive)
         files.append(
-            {"path": relpath, "sha256": sha, "size": path.stat().st_size, "archived": str(target)}
-        )
+            {"path": display_name(relpath), "sha256": sha, "size": path.stat().st_size,
+             "archived": str(target)}
+        )  # fmt: skip
     if entry.is_file():
         submission_id = files[0]["sha256"]
     else:
@@ -79,7 +81,7 @@ def archive_submission(entry: Path, archive: Path, received_at: dt.datetime) -> 
             json.dumps(
                 {
                     "submission_id": submission_id,
-                    "landing_name": entry.name,
+                    "landing_name": display_name(entry.name),
                     "kind": "zip" if entry.is_file() else "folder",
                     "received_at": received_at.isoformat(),
                     "files": files,

@@ -22,6 +22,11 @@ REJECT_SHARE_LIMIT = 0.10  # more than this share of keluarga or anggota rejecte
 # status_pekerjaan is required from this age (in full years at the period's last day), empty
 # below it; the warehouse counts the labour force among members of this age or more
 WORKING_AGE = 15
+# a member older than this at the period's last day is a typing error (tanggal_lahir)
+MAX_AGE = 130
+# dikirim_pada may be this much later than the moment the submission was received (clocks of
+# upload tools drift); later than that, it is invalid: it would supersede every real revision
+CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,10 @@ SCHEMA: dict[str, tuple[Column, ...]] = {
     ),
 }
 
+# Kinds whose rejected values are text anybody could have typed (a name where a code belongs):
+# kept only pseudonymised, and masked in reports, like personal data.
+TEXT_KINDS = ("name", "category", "program")
+
 # Columns whose *presence* in the file is optional (their values are optional too).
 OPTIONAL_COLUMNS = {("keluarga", "desil"), ("keluarga", "tanggal_verifikasi"), ("bantuan", "nik")}
 
@@ -92,8 +101,10 @@ REASONS: dict[str, tuple[str, str, str, str]] = {
     "VALUE_OUT_OF_RANGE": (
         "Nilai di luar rentang yang diizinkan.",
         "The value is outside the allowed range.",
-        "jumlah_anggota 1–30, desil 1–10, rupiah tidak boleh negatif.",
-        "jumlah_anggota 1–30, desil 1–10, rupiah amounts must not be negative.",
+        "jumlah_anggota 1–30, desil 1–10, rupiah tidak boleh negatif, umur paling tinggi 130 "
+        "tahun (periksa tanggal_lahir).",
+        "jumlah_anggota 1–30, desil 1–10, rupiah amounts must not be negative, age at most 130 "
+        "(check tanggal_lahir).",
     ),
     "NIK_INVALID": (
         "NIK tidak sah: harus 16 digit dengan tanggal lahir DDMMYY pada digit 7–12 "
@@ -194,6 +205,18 @@ QUARANTINE_CAUSES: dict[str, tuple[str, str]] = {
         "A file cannot be read (binary, wrong encoding, or broken CSV structure).",
     ),
     "KELUARGA_EMPTY": ("keluarga tidak berisi baris.", "keluarga has no rows."),
+    "LINK_NOT_ALLOWED": (
+        "Kiriman berisi tautan simbolik (symlink); tautan tidak pernah diikuti atau dibaca.",
+        "The submission contains a symbolic link; links are never followed or read.",
+    ),
+    "ZIP_LIMIT_EXCEEDED": (
+        "Berkas zip melampaui batas (ukuran setelah diekstrak, rasio kompresi atau jumlah isi).",
+        "The zip exceeds a limit (extracted size, compression ratio or number of members).",
+    ),
+    "INGEST_ERROR": (
+        "Kiriman tidak dapat diproses (mis. berkas tidak dapat dibaca); rinciannya di bawah.",
+        "The submission could not be processed (e.g. a file cannot be read); details below.",
+    ),
     "TOO_MANY_REJECTS": (
         "Lebih dari 10 % baris keluarga atau anggota ditolak: kemungkinan kesalahan format "
         "sistematis.",
@@ -230,6 +253,7 @@ class Manifest:
 
 
 def parse_manifest(raw: dict, units: dict[str, str], now: dt.datetime) -> Manifest:
+    """The manifest's rules; ``now`` is when the submission was received."""
     for key in ("kode_wilayah", "periode", "dikirim_pada"):
         if raw.get(key) in (None, ""):
             raise QuarantineError("MANIFEST_INVALID", f"manifest.json has no {key}")
@@ -243,6 +267,12 @@ def parse_manifest(raw: dict, units: dict[str, str], now: dt.datetime) -> Manife
     if submitted_at.tzinfo is None:
         raise QuarantineError(
             "MANIFEST_INVALID", f"dikirim_pada {sent_text!r} has no UTC offset (WITA is +08:00)"
+        )
+    if submitted_at > now + CLOCK_SKEW:
+        raise QuarantineError(
+            "MANIFEST_INVALID",
+            f"dikirim_pada {sent_text} is later than the time of receipt "
+            f"({now.astimezone(WITA):%Y-%m-%dT%H:%M%z})",
         )
     unit = normalise_unit_code(raw["kode_wilayah"])
     if unit is None or unit not in units:

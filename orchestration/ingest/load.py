@@ -10,9 +10,12 @@ one transaction.
 from __future__ import annotations
 
 import hashlib
+import hmac
+import os
 
 import duckdb
 
+from ..settings import KEY_ENV, PseudonymKeyError, Settings
 from .contract import TABLES, WORKING_AGE, Manifest
 from .submission import Submission
 from .validate import accepted_filter
@@ -79,6 +82,34 @@ LOAD_SQL = {
 }
 
 
+KEY_CHECK = b"satudata: the key these pseudonyms were made with"
+
+
+def checked_key(con: duckdb.DuckDBPyConnection, settings: Settings) -> bytes:
+    """The pseudonym key, if it is the one the build file's pseudonyms were made with.
+
+    The build file keeps the key's fingerprint. A key is generated only for a warehouse that
+    holds no pseudonyms yet; a missing or different key stops ingestion before anything is
+    read (``PseudonymKeyError``), where it would silently give the same people new pseudonyms.
+    """
+    (made,) = con.execute("select any_value(fingerprint) from raw.pseudonym_key").fetchone()
+    (holds,) = con.execute(
+        "select exists (from raw.households) or exists (from raw.members) "
+        "or exists (from raw.rejects)"
+    ).fetchone()
+    key = settings.pseudonym_key(create=made is None and not holds)
+    fingerprint = hmac.new(key, KEY_CHECK, hashlib.sha256).hexdigest()
+    if made is None:
+        con.execute("insert into raw.pseudonym_key values (?)", [fingerprint])
+    elif made != fingerprint:
+        raise PseudonymKeyError(
+            f"The pseudonym key ({'$' + KEY_ENV if os.environ.get(KEY_ENV) else settings.key_file})"
+            " is not the one the warehouse's pseudonyms were made with. Restore the right key "
+            "from your backup and run again (docs/operations.md)."
+        )
+    return key
+
+
 def decide(
     con: duckdb.DuckDBPyConnection, manifest: Manifest
 ) -> tuple[str, str | None, str | None]:
@@ -104,7 +135,7 @@ def record(
     count = {t: sub.counts.get(t, {}) for t in TABLES}
     register = {
         "submission_id": sub.submission_id,
-        "landing_name": sub.received.entry.name,
+        "landing_name": sub.landing_name,
         "source_format": sub.source_format,
         "unit_code": sub.unit_code,
         "period": sub.period,

@@ -2,24 +2,31 @@
 
 For each entry, top to bottom (each step in the module of its stage):
 
-1. ``archive.archive_submission``: every byte archived by SHA-256; the same bytes again are
-   a duplicate and change nothing;
-2. ``read.unpack`` / ``read.read_manifest``: the files (a zip extracted) and the manifest;
+1. ``landing.check_no_links``: symbolic links are never followed; then
+   ``archive.archive_submission``: every byte archived by SHA-256 (the same bytes again are a
+   duplicate and change nothing);
+2. ``read.unpack`` / ``read.read_manifest``: the files (a zip extracted, within limits) and the
+   manifest;
 3. ``contract.parse_manifest``: the manifest's rules;
 4. ``read.read_tables``: the three tables as text, in DuckDB;
 5. ``validate.validate``: every row judged; too many rejects quarantine the submission;
-6. ``load.decide`` and ``load.record``: accepted, superseded or quarantined, written to the
-   build file in one transaction (accepted rows pseudonymised);
+6. ``load.decide``: accepted, superseded or quarantined;
 7. ``report.write_submission_report``: the operator's bilingual report;
-8. ``landing.remove`` or ``landing.quarantine``: the entry leaves landing.
+8. ``load.record``: written to the build file in one transaction (accepted rows
+   pseudonymised);
+9. ``landing.remove`` or ``landing.quarantine``: the entry leaves landing.
 
-Anything in steps 2-5 that makes the submission untrustworthy is a ``QuarantineError``.
+Anything in steps 1-5 that makes the submission untrustworthy is a ``QuarantineError``; any
+other fault of one entry quarantines that entry (``INGEST_ERROR``) and the others go on.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
+import os
+import shutil
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -28,12 +35,12 @@ from pathlib import Path
 
 import duckdb
 
-from ..settings import INGEST_WORKERS, Settings
+from ..settings import INGEST_WORKERS, Settings, ZipLimits
 from . import landing, load, read
 from .archive import Received, archive_submission
 from .contract import TABLES, QuarantineError, parse_manifest
 from .load import Pseudonymiser
-from .report import copy_report, install_reasons, report_path, write_submission_report
+from .report import copy_report, install_reasons, write_submission_report
 from .store import build_lock, connect_build, install_reference, submitting_units
 from .submission import Submission
 from .validate import validate
@@ -108,7 +115,7 @@ class Ingestor:
         self.now = now
         self.workers = workers
         self.units = submitting_units()
-        self.pseudo = Pseudonymiser(settings.pseudonym_key())
+        self.zip_limits = ZipLimits.from_env()
 
     def run(self) -> list[Outcome]:
         """Every ready submission, two at a time (``SATUDATA_INGEST_WORKERS``).
@@ -118,8 +125,11 @@ class Ingestor:
         order they arrived (``_ArrivalOrder``), exactly as one at a time would be.
         """
         with build_lock(self.settings):
+            for stale in self._tmp().glob("ingest-*"):  # left by a run that was killed
+                shutil.rmtree(stale, ignore_errors=True)
             con = connect_build(self.settings)
             try:
+                self.pseudo = Pseudonymiser(load.checked_key(con, self.settings))
                 return self._run(con)
             finally:
                 con.close()
@@ -131,7 +141,12 @@ class Ingestor:
         repeated: list[tuple[int, Received]] = []
         for index, entry in enumerate(entries):
             now = self.now or dt.datetime.now(dt.UTC)
-            received = archive_submission(entry, self.settings.archive, now)
+            try:
+                landing.check_no_links(entry)
+                received = archive_submission(entry, self.settings.archive, now)
+            except Exception as exc:  # noqa: BLE001 - a fault of one entry is that entry's alone
+                outcomes[index] = self._refuse(con, entry, now, exc)
+                continue
             if any(r.submission_id == received.submission_id for _, r in batch):
                 repeated.append((index, received))  # the same bytes twice: see below
                 continue
@@ -179,13 +194,21 @@ class Ingestor:
         """The outcome of a submission already in the register, or None."""
         sid, entry = received.submission_id, received.entry
         known = con.execute(
-            "select status from raw.submissions where submission_id = ?", [sid]
+            "select status, report_path from raw.submissions where submission_id = ?", [sid]
         ).fetchone()
         if not known:
             return None
-        log.info("%s: already received as %s (%s); nothing to do", entry.name, sid[:12], known[0])
-        landing.remove(entry)
-        return Outcome(sid, entry.name, "duplicate")
+        status, report = known
+        name = landing.display_name(entry.name)
+        log.info("%s: already received as %s (%s); nothing to do", name, sid[:12], status)
+        if status == "quarantined":  # (also finishes a quarantine that a killed run began)
+            folder = self.settings.quarantine / Path(report).stem
+            landing.quarantine(entry, folder)
+            if Path(report).exists():
+                copy_report(Path(report), folder, QUARANTINE_REPORT)
+        else:
+            landing.remove(entry)
+        return Outcome(sid, name, "duplicate")
 
     # -- one submission ---------------------------------------------------------------------
     def ingest(
@@ -195,36 +218,62 @@ class Ingestor:
         order: _ArrivalOrder,
         position: int,
     ) -> Outcome:
-        """One archived submission, through every stage after the archive."""
+        """One archived submission, through every stage after the archive. Whatever goes wrong
+        with it, it is quarantined with its report: the other submissions go on."""
         sub = Submission(received)
         with tempfile.TemporaryDirectory(prefix="ingest-", dir=self._tmp()) as workdir:
             try:
-                folder = read.unpack(received, Path(workdir))
-                sub.manifest_raw = read.read_manifest(folder)
-                sub.manifest = parse_manifest(sub.manifest_raw, self.units, received.received_at)
-                order.known(position, (sub.manifest.unit_code, sub.manifest.period))
-                sub.sources = read.read_tables(con, folder, Path(workdir))
-                sub.counts = validate(con, sub.manifest, sub.sources)
-            except QuarantineError as exc:
-                sub.quarantine, sub.counts = exc, exc.counts
-            order.known(position, None)  # no unit and period: nobody waits on it
-            try:
-                if sub.quarantine:
-                    sub.status = "quarantined"
-                else:
+                try:
+                    folder = read.unpack(received, Path(workdir), self.zip_limits)
+                    sub.manifest_raw = read.read_manifest(folder)
+                    sub.manifest = parse_manifest(
+                        sub.manifest_raw, self.units, received.received_at
+                    )
+                    order.known(position, (sub.manifest.unit_code, sub.manifest.period))
+                    sub.sources = read.read_tables(con, folder, Path(workdir))
+                    sub.counts = validate(con, sub.manifest, sub.sources)
+                except QuarantineError as exc:
+                    sub.quarantine, sub.counts = exc, exc.counts
+                order.known(position, None)  # no unit and period: nobody waits on it
+                if not sub.quarantine:
                     order.wait_turn(position)  # decided after earlier ones of its unit and period
-                    sub.status, sub.replaces, sub.replaced_by = load.decide(con, sub.manifest)
-                reports = self.settings.reports
-                load.record(con, sub, self.pseudo, str(report_path(reports, sub)))
-                written = write_submission_report(
-                    con, sub, reports, self.units.get(sub.unit_code or "")
-                )
+                return self._conclude(con, sub)
+            except Exception as exc:  # noqa: BLE001 - a fault of one entry is that entry's alone
+                log.exception("%s could not be ingested", sub.landing_name)
+                order.known(position, None)
+                failed = Submission(received, sub.manifest_raw, sub.manifest)
+                failed.quarantine = _ingest_error(exc)
+                return self._conclude(con, failed)
             finally:
                 _drop_working_tables(con)
-        self._leave_landing(sub, written)
+
+    def _refuse(self, con: duckdb.DuckDBPyConnection, entry: Path, now: dt.datetime,
+                error: Exception) -> Outcome:  # fmt: skip
+        """An entry that could not even be archived (a symbolic link, an unreadable file):
+        quarantined as it is, with its report, under an id of its name and time of receipt."""
+        if not isinstance(error, QuarantineError):
+            log.error("%s could not be archived: %s", landing.display_name(entry.name), error)
+        key = b"\0".join([b"not archived", os.fsencode(entry.name), now.isoformat().encode()])
+        received = Received(entry, hashlib.sha256(key).hexdigest(), now)
+        sub = Submission(received)
+        sub.quarantine = error if isinstance(error, QuarantineError) else _ingest_error(error)
+        return self._conclude(con, sub)
+
+    def _conclude(self, con: duckdb.DuckDBPyConnection, sub: Submission) -> Outcome:
+        """Decide, report, record, leave landing: in this order, so that a run killed anywhere
+        leaves either no register row (the next run does it all again) or a register row and
+        its report (the next run finishes moving the files, see ``_duplicate``)."""
+        if sub.quarantine:
+            sub.status = "quarantined"
+        else:
+            sub.status, sub.replaces, sub.replaced_by = load.decide(con, sub.manifest)
+        unit_name = self.units.get(sub.unit_code or "")
+        report = write_submission_report(con, sub, self.settings.reports, unit_name)
+        load.record(con, sub, self.pseudo, str(report))
+        self._leave_landing(sub, report)
         return Outcome(
             sub.submission_id,
-            received.entry.name,
+            sub.landing_name,
             sub.status,
             sub.unit_code,
             sub.period,
@@ -232,7 +281,7 @@ class Ingestor:
             sub.quarantine.detail if sub.quarantine else None,
             sub.counts,
             sub.rows_rejected,
-            str(written),
+            str(report),
         )
 
     def _leave_landing(self, sub: Submission, report: Path) -> None:
@@ -241,17 +290,22 @@ class Ingestor:
             folder = self.settings.quarantine / sub.label
             landing.quarantine(entry, folder)
             copy_report(report, folder, QUARANTINE_REPORT)
-            log.warning("%s: quarantined (%s) %s", entry.name, sub.quarantine.cause,
+            log.warning("%s: quarantined (%s) %s", sub.landing_name, sub.quarantine.cause,
                         sub.quarantine.detail)  # fmt: skip
         else:
             landing.remove(entry)
-            log.info("%s: %s, unit %s period %s, %d rows rejected", entry.name, sub.status,
+            log.info("%s: %s, unit %s period %s, %d rows rejected", sub.landing_name, sub.status,
                      sub.unit_code, sub.period, sub.rows_rejected)  # fmt: skip
 
     def _tmp(self) -> Path:
         path = self.settings.home / "tmp"
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+
+def _ingest_error(exc: Exception) -> QuarantineError:
+    first_line = (str(exc).strip().splitlines() or [""])[0][:500]
+    return QuarantineError("INGEST_ERROR", f"{type(exc).__name__}: {first_line}")
 
 
 def _drop_working_tables(con: duckdb.DuckDBPyConnection) -> None:

@@ -16,34 +16,55 @@ import io
 import json
 import shutil
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
+from ..settings import ZipLimits
 from .archive import CHUNK, Received
 from .contract import SCHEMA, TABLES, QuarantineError, required_columns
 from .landing import IGNORED_NAMES
 
+_S_IFMT, _S_IFLNK = 0o170000, 0o120000
+RATIO_FROM_BYTES = 1 << 20  # the compression ratio is judged once a member has written this
 
-def unpack(received: Received, workdir: Path) -> Path:
-    """The folder that holds the submission's files (a zip is extracted into ``workdir``)."""
+
+def unpack(received: Received, workdir: Path, limits: ZipLimits) -> Path:
+    """The folder that holds the submission's files (a zip is extracted into ``workdir``,
+    streamed, within ``limits`` counted on the bytes actually written)."""
     if received.kind == "folder":
         return received.entry
     target = workdir / "unzipped"
     try:
         with zipfile.ZipFile(received.entry) as archive:
-            for member in archive.infolist():
+            members = archive.infolist()
+            if len(members) > limits.members:
+                raise QuarantineError(
+                    "ZIP_LIMIT_EXCEEDED", f"{len(members)} members (at most {limits.members})"
+                )
+            total = 0
+            for member in members:
                 name = Path(member.filename)
+                if (member.external_attr >> 16) & _S_IFMT == _S_IFLNK:
+                    raise QuarantineError(
+                        "LINK_NOT_ALLOWED", f"{member.filename} is a symbolic link"
+                    )
                 if member.is_dir() or name.is_absolute() or ".." in name.parts:
                     continue
                 if name.parts[0] == "__MACOSX" or name.name.lower() in IGNORED_NAMES:
                     continue
                 out = target / name
                 out.parent.mkdir(parents=True, exist_ok=True)
+                written = 0
                 with archive.open(member) as src, open(out, "wb") as dst:
-                    shutil.copyfileobj(src, dst, CHUNK)
-    except (zipfile.BadZipFile, OSError, RuntimeError) as exc:
+                    while chunk := src.read(CHUNK):
+                        written += len(chunk)
+                        total += len(chunk)
+                        _within(limits, member, written, total)
+                        dst.write(chunk)
+    except (zipfile.BadZipFile, OSError, RuntimeError, EOFError, zlib.error) as exc:
         raise QuarantineError("FILE_UNREADABLE", f"zip cannot be extracted: {exc}") from exc
     if not target.exists():
         raise QuarantineError("MANIFEST_MISSING", "the zip is empty")
@@ -55,6 +76,24 @@ def unpack(received: Received, workdir: Path) -> Path:
     return target
 
 
+def _within(limits: ZipLimits, member: zipfile.ZipInfo, written: int, total: int) -> None:
+    """Refuse a member before writing past a limit (the headers' sizes are not trusted)."""
+    if written > limits.member_bytes:
+        raise QuarantineError(
+            "ZIP_LIMIT_EXCEEDED",
+            f"{member.filename} unpacks to more than {limits.member_bytes} bytes",
+        )
+    if total > limits.total_bytes:
+        raise QuarantineError(
+            "ZIP_LIMIT_EXCEEDED", f"the zip unpacks to more than {limits.total_bytes} bytes"
+        )
+    if written > RATIO_FROM_BYTES and written > limits.ratio * max(1, member.compress_size):
+        raise QuarantineError(
+            "ZIP_LIMIT_EXCEEDED",
+            f"{member.filename} unpacks to more than {limits.ratio} times its compressed size",
+        )
+
+
 def find_case_insensitive(folder: Path, name: str) -> Path | None:
     for path in folder.iterdir():
         if path.is_file() and path.name.strip().lower() == name:
@@ -62,16 +101,23 @@ def find_case_insensitive(folder: Path, name: str) -> Path | None:
     return None
 
 
+MANIFEST_MAX_BYTES = 64 * 1024  # a manifest is a few lines
+
+
 def read_manifest(folder: Path) -> dict:
     path = find_case_insensitive(folder, "manifest.json")
     if path is None:
         raise QuarantineError("MANIFEST_MISSING", "manifest.json not found")
-    try:
-        raw = path.read_bytes()
-        manifest = json.loads(raw.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    if path.stat().st_size > MANIFEST_MAX_BYTES:
         raise QuarantineError(
-            "MANIFEST_INVALID", f"manifest.json is not valid JSON: {exc}"
+            "MANIFEST_INVALID", f"manifest.json is over {MANIFEST_MAX_BYTES} bytes"
+        )
+    try:
+        manifest = json.loads(path.read_bytes().decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        detail = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise QuarantineError(
+            "MANIFEST_INVALID", f"manifest.json is not valid JSON: {detail}"
         ) from exc
     if not isinstance(manifest, dict):
         raise QuarantineError("MANIFEST_INVALID", "manifest.json must be a JSON object")

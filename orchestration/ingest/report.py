@@ -29,13 +29,14 @@ HTML_ROW_LIMIT = 5000
 
 
 # Every rejected cell as the operator reads it, in the order of the file. Personal values are
-# masked (the operator finds the row by its line): up to 6 characters all stars, longer ones
-# keep their first 4 and last 2. Written by DuckDB itself (a quarantined kabupaten has hundreds
-# of thousands of rejected cells).
+# masked (the operator finds the row by its line): a number of more than 6 characters keeps
+# its first 4 and last 2, anything else (a name, say) is all stars. Written by DuckDB itself
+# (a quarantined kabupaten has hundreds of thousands of rejected cells).
 REJECTS_SQL = """
     select r.table_name as "table", r.line, r.column_name as "column",
            case when r.value is null or not r.personal then r.value
-                when length(r.value) <= 6 then repeat('*', length(r.value))
+                when length(r.value) <= 6 or not regexp_full_match(r.value, '[0-9][0-9.,eE+-]*')
+                    then repeat('*', length(r.value))
                 else left(r.value, 4) || repeat('*', length(r.value) - 6) || right(r.value, 2)
            end as value,
            r.reason_code, m.message_id, m.message_en, m.fix_id, m.fix_en
@@ -81,7 +82,7 @@ def write_submission_report(
     manifest = sub.manifest
     report = build_report(
         submission_id=sub.submission_id,
-        landing_name=sub.received.entry.name,
+        landing_name=sub.landing_name,
         received_at=sub.received.received_at.isoformat(),
         unit_code=sub.unit_code,
         unit_name=unit_name,

@@ -66,6 +66,9 @@ create table if not exists raw.receipts (
     disbursed_on date not null,
     amount bigint not null
 );
+create table if not exists raw.pseudonym_key (
+    fingerprint varchar not null         -- HMAC of a fixed text with the key: which key, not the key
+);
 create table if not exists raw.rejects (
     submission_id varchar not null,
     table_name varchar not null,

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from .archive import Received
 from .contract import Manifest, QuarantineError, normalise_unit_code
+from .landing import display_name
 
 
 @dataclass
@@ -23,6 +24,10 @@ class Submission:
     @property
     def submission_id(self) -> str:
         return self.received.submission_id
+
+    @property
+    def landing_name(self) -> str:
+        return display_name(self.received.entry.name)
 
     @property
     def unit_code(self) -> str | None:

@@ -13,7 +13,16 @@ import datetime as dt
 
 import duckdb
 
-from .contract import REJECT_SHARE_LIMIT, SCHEMA, WORKING_AGE, Column, Manifest, QuarantineError
+from .contract import (
+    MAX_AGE,
+    REJECT_SHARE_LIMIT,
+    SCHEMA,
+    TEXT_KINDS,
+    WORKING_AGE,
+    Column,
+    Manifest,
+    QuarantineError,
+)
 
 MACROS = r"""
 -- trim() removes Unicode space separators only, so an ASCII value (as many bytes as characters)
@@ -156,6 +165,8 @@ def _judge(table: str, col: Column, ctx: Manifest) -> str:
                 "tanggal_salur": f"{v} not between {_lit(ctx.period_start)} and {_lit(ctx.period_end)}",
             }[col.name]
             whens.append(f"when {bound} then 'DATE_OUT_OF_PERIOD'")
+            if table == "anggota" and col.name == "tanggal_lahir":
+                whens.append(f"when age_years > {MAX_AGE} then 'VALUE_OUT_OF_RANGE'")
         case "category":
             whens.append(f"when {v} is null then 'CATEGORY_INVALID'")
         case "program":
@@ -230,8 +241,8 @@ def validate(con: duckdb.DuckDBPyConnection, manifest: Manifest, sources: dict) 
         for col in cols:
             unions.append(
                 f"select '{table}' as table_name, line, '{col.name}' as column_name, "
-                f'"{col.name}" as value, "e_{col.name}" as reason_code, {str(col.personal).lower()} '
-                f'as personal from chk_{table} where "e_{col.name}" is not null'
+                f'"{col.name}" as value, "e_{col.name}" as reason_code, '
+                f'{_sensitive(col)} as personal from chk_{table} where "e_{col.name}" is not null'
             )
     con.execute("create or replace temp table rejects as " + " union all ".join(unions))
     counts = _counts(con, sources)
@@ -243,6 +254,15 @@ def validate(con: duckdb.DuckDBPyConnection, manifest: Manifest, sources: dict) 
     if too_many:
         raise QuarantineError("TOO_MANY_REJECTS", f"rejected {', '.join(too_many)}", counts)
     return counts
+
+
+def _sensitive(col: Column) -> str:
+    """Whether a rejected value of ``col`` may be personal data, as SQL: always for the personal
+    columns and for text typed where a code belongs (a name in jenis_kelamin); elsewhere when it
+    looks like an identifier (15 or more digits: a NIK or No. KK in the wrong column)."""
+    if col.personal or col.kind in TEXT_KINDS:
+        return "true"
+    return f"""coalesce(length(regexp_replace("{col.name}", '[^0-9]', '', 'g')) >= 15, false)"""
 
 
 def _counts(con: duckdb.DuckDBPyConnection, sources: dict) -> dict:
