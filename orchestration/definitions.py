@@ -13,19 +13,19 @@ from .checks.quality_gate import great_expectations_checks
 from .jobs import ingest_job, nightly_job
 from .resources import SatudataResource, dbt_resource
 from .schedules import nightly_schedule
-from .sensors import landing_sensor
+from .sensors import email_on_run_failure, landing_sensor
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
     return dg.Definitions(
         assets=[
-            *dg.load_assets_from_modules([ingestion, publication]),
+            *dg.with_source_code_references(dg.load_assets_from_modules([ingestion, publication])),
             warehouse_assets(),
         ],
         asset_checks=[great_expectations_checks()],
         jobs=[ingest_job, nightly_job],
         schedules=[nightly_schedule],
-        sensors=[landing_sensor],
+        sensors=[landing_sensor, email_on_run_failure],
         resources={"satudata": SatudataResource(), "dbt": dbt_resource()},
     )

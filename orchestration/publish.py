@@ -9,7 +9,9 @@ written into the publication's folder and ``published/`` is a symlink swapped th
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from .settings import Settings
+from .settings import DBT_PROJECT_DIR, Settings
 
 # The published contract (shared/contracts/published.md), plus fct_reconciliation.
 PUBLISHED_TABLES = {
@@ -26,7 +28,7 @@ PUBLISHED_TABLES = {
     "fct_employment": "period, level, region_code, poverty_status",
     "fct_program_coverage": "period, level, region_code, program_code",
     "fct_submission_status": "period, unit_code, status, submitted_at",
-    "fct_data_quality": "period, village_code, issue",
+    "fct_data_quality": "period, level, region_code, issue",
     "fct_reconciliation": "period, level, region_code",
 }
 KEEP_DEFAULT = 5
@@ -40,6 +42,73 @@ create table publication_log (
     checks_warned integer not null
 )
 """
+
+
+# The storage format of published.duckdb: what DuckDB 1.3 and every later release reads (the
+# CLI from the package index, the drivers that desktop tools bundle), whichever DuckDB the
+# pipeline runs; the newest format would lock those out.
+STORAGE_VERSION = "v1.3.0"
+# fact tables that also get a view ``<table>_named`` with the region's name beside its code
+NAMED_VIEWS = ("fct_poverty", "fct_employment", "fct_program_coverage", "fct_data_quality",
+               "fct_reconciliation")  # fmt: skip
+LOG_DESCRIPTIONS = {
+    "": "One row per publication (log publikasi): when, from which run, which periods, and how "
+    "many checks passed or warned.",
+    "publication_id": "Publication id: the time it was published and the run's id.",
+    "published_at": "When it was published (waktu publikasi).",
+    "run_id": "The Dagster run that built and checked it.",
+    "periods": "Periods (periode) published, comma-separated.",
+    "checks_passed": "Checks (dbt tests and Great Expectations suites) that passed.",
+    "checks_warned": "Checks that failed with WARN severity (recorded, not blocking).",
+}
+
+
+def _descriptions() -> dict[str, dict[str, str]]:
+    """table -> {"": the table's description, column: its description}, from the dbt docs
+    (the manifest the warehouse was built from)."""
+    manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+    found = {"publication_log": LOG_DESCRIPTIONS}
+    for table in PUBLISHED_TABLES:
+        node = manifest["nodes"][f"model.satudata.{table}"]
+        columns = {name: c.get("description") or "" for name, c in node["columns"].items()}
+        found[table] = {"": " ".join(node.get("description", "").split()), **columns}
+    for table in NAMED_VIEWS:
+        found[f"{table}_named"] = {
+            **found[table],
+            "": f"{table} with each region's name (region_name) beside its code.",
+            "region_name": "Region name (nama wilayah), from dim_region.",
+        }
+    return found
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _describe(con: duckdb.DuckDBPyConnection, descriptions: dict) -> list[tuple]:
+    """Table and column comments in the published file; returns the data dictionary's rows
+    (table, column, data type, description)."""
+    rows = []
+    for table, described in descriptions.items():
+        kind = "view" if table.endswith("_named") else "table"
+        con.execute(f"comment on {kind} {table} is {_quote(described.get('', ''))}")
+        rows.append((table, "", kind, described.get("", "")))
+        for column, data_type in con.execute(
+            "select column_name, data_type from information_schema.columns "
+            "where table_catalog = 'pub' and table_name = ? order by ordinal_position",
+            [table],
+        ).fetchall():
+            text = described.get(column, "")
+            con.execute(f'comment on column {table}."{column}" is {_quote(text)}')
+            rows.append((table, column, data_type, text))
+    return rows
+
+
+def _write_dictionary(rows: list[tuple], path: Path) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["table", "column", "data_type", "description"])
+        writer.writerows(rows)
 
 
 @dataclass
@@ -115,8 +184,10 @@ def publish(
     _sweep(warehouse)
     (folder / "parquet").mkdir(parents=True)
     temporary = warehouse / f".published-{publication_id}.tmp"
-    con = duckdb.connect(str(temporary))
+    con = duckdb.connect()
     try:
+        con.execute(f"attach ? as pub (storage_version '{STORAGE_VERSION}')", [str(temporary)])
+        con.execute("use pub")
         con.execute("attach ? as build (read_only)", [str(settings.build_db)])
         for table, order in PUBLISHED_TABLES.items():
             con.execute(
@@ -136,13 +207,21 @@ def publish(
             [publication_id, now, run_id, ",".join(periods), checks_passed, checks_warned],
         )
         con.execute("detach build")
+        for table in NAMED_VIEWS:
+            con.execute(
+                f"create view {table}_named as select f.*, r.region_name from {table} as f "
+                "left join dim_region as r on r.region_code = f.region_code"
+            )
+        dictionary = _describe(con, _descriptions())
         counts = {}
         for table in [*PUBLISHED_TABLES, "publication_log"]:
             counts[table] = con.execute(f"select count(*) from {table}").fetchone()[0]
             con.execute(
                 f"copy {table} to '{folder / 'parquet' / f'{table}.parquet'}' (format parquet)"
             )
-        con.execute("checkpoint")
+        _write_dictionary(dictionary, folder / "parquet" / "dictionary.csv")
+        con.execute("use memory")
+        con.execute("detach pub")  # written out (checkpointed) and closed
     finally:
         con.close()
     _fsync(temporary)

@@ -1,9 +1,13 @@
 """The landing sensor: a run of the ingestion job whenever a submission is ready."""
 
+import os
+
 import dagster as dg
 
+from .alerts import AlertSettings, failure_message, send
 from .ingest.landing import discover, pending_fingerprint
-from .jobs import ingest_job
+from .jobs import ingest_job, nightly_job
+from .runs import describe
 from .settings import Settings
 
 
@@ -23,3 +27,20 @@ def landing_sensor(context: dg.SensorEvaluationContext):
         run_key=pending_fingerprint(landing),
         tags={"satudata/submissions": ",".join(p.name for p in ready)[:1000]},
     )
+
+
+@dg.run_failure_sensor(
+    monitored_jobs=[nightly_job, ingest_job],
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="E-mails the engineers when a run of the pipeline fails: the SMTP server and "
+    "addresses in SATUDATA_ALERT_* (off when SATUDATA_ALERT_SMTP_HOST is not set).",
+)
+def email_on_run_failure(context: dg.RunFailureSensorContext):
+    settings = AlertSettings.from_env()
+    if settings is None:
+        return dg.SkipReason("alerts are off: SATUDATA_ALERT_SMTP_HOST / SATUDATA_ALERT_TO not set")
+    run = context.dagster_run
+    summary = describe(context.instance, run)
+    ui_url = os.environ.get("SATUDATA_UI_URL")
+    send(settings, failure_message(settings, run.job_name, run.run_id, summary, ui_url))
+    return None

@@ -15,7 +15,7 @@ import pytest
 
 from orchestration import cli
 from orchestration.expectations import SUITES_DIR
-from orchestration.publish import PUBLISHED_TABLES
+from orchestration.publish import NAMED_VIEWS, PUBLISHED_TABLES
 from tests.pipeline import add_submissions, build_published, copy_home, environment, run_pipeline
 
 pytestmark = pytest.mark.xdist_group("publication")
@@ -45,10 +45,16 @@ def figures(path) -> list[tuple]:
 
 def test_published_file_holds_the_contract_tables_and_no_person_level_data(home):
     con = duckdb.connect(str(published(home)), read_only=True)
-    tables = {
-        t for (t,) in con.execute("select table_name from information_schema.tables").fetchall()
+    tables = dict(
+        con.execute("select table_name, table_type from information_schema.tables").fetchall()
+    )
+    assert {t for t, kind in tables.items() if kind == "BASE TABLE"} == {
+        *PUBLISHED_TABLES,
+        "publication_log",
     }
-    assert tables == {*PUBLISHED_TABLES, "publication_log"}
+    assert {t for t, kind in tables.items() if kind == "VIEW"} == {
+        f"{t}_named" for t in NAMED_VIEWS
+    }
     columns = {
         c for (c,) in con.execute("select column_name from information_schema.columns").fetchall()
     }
@@ -71,6 +77,46 @@ def test_published_file_holds_the_contract_tables_and_no_person_level_data(home)
         )
 
 
+def test_the_duckdb_cli_from_the_package_index_opens_the_published_file(home):
+    """duckdb-cli 1.5 (what analysts install; desktop tools bundle 1.x drivers too) reads only
+    older storage formats than the pipeline's DuckDB writes by default."""
+    cli_duckdb = Path(sys.executable).with_name("duckdb")
+    done = subprocess.run(
+        [str(cli_duckdb), "-readonly", "-csv", str(published(home)), "-c",
+         "select region_name, count(*) from fct_poverty_named where level = 'regency' group by 1"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Kota Bontang" in done.stdout
+    version = subprocess.run([str(cli_duckdb), "--version"], capture_output=True, text=True)
+    assert version.stdout.startswith("v1.5")
+
+
+def test_every_published_table_and_column_is_described_in_the_file_and_beside_the_parquet(home):
+    con = duckdb.connect(str(published(home)), read_only=True)
+    undescribed = con.execute(
+        "select table_name from duckdb_tables() where not internal and coalesce(comment, '') = '' "
+        "union all "
+        "select view_name from duckdb_views() where not internal and coalesce(comment, '') = '' "
+        "union all select table_name || '.' || column_name from duckdb_columns() "
+        "where not internal and coalesce(comment, '') = ''"
+    ).fetchall()
+    assert undescribed == []
+    [(p0,)] = con.execute(
+        "select comment from duckdb_columns() "
+        "where table_name = 'fct_poverty' and column_name = 'poverty_rate'"
+    ).fetchall()
+    assert "persentase penduduk miskin" in p0  # the Indonesian term analysts know
+    dictionary = home / "warehouse" / "published" / "dictionary.csv"
+    listed = duckdb.execute(
+        f'select "table", "column", description from read_csv(\'{dictionary}\', all_varchar=true) '
+        'where "column" is not null'
+    ).fetchall()
+    assert ("fct_poverty", "poverty_rate", p0) in listed
+    in_file = con.execute("select count(*) from duckdb_columns() where not internal").fetchone()[0]
+    assert len(listed) == in_file
+
+
 def test_blocking_check_failure_leaves_the_publication_byte_identical_and_names_the_check(
     home, tmp_path, capsys
 ):
@@ -91,7 +137,23 @@ def test_blocking_check_failure_leaves_the_publication_byte_identical_and_names_
     assert published(home).read_bytes() == before
     with environment(home):
         assert cli.main(["status"]) == 0
+        import dagster as dg
+
+        instance = dg.DagsterInstance.from_config(str(home / "dagster"))
+        [run] = instance.get_runs(limit=1)
+        [evaluation] = [
+            r.dagster_event.event_specific_data
+            for r in instance.all_logs(
+                run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+            )
+            if r.dagster_event.event_specific_data.check_name == "gx_fct_poverty"
+        ]
     assert "blocked by marts/fct_poverty:gx_fct_poverty" in capsys.readouterr().out
+    # the failing values, as a table in the check's metadata (not only as JSON)
+    [table] = [
+        v for k, v in evaluation.metadata.items() if "an impossible bound, for this test" in k
+    ]
+    assert isinstance(table, dg.TableMetadataValue) and len(table.records) >= 1
 
 
 def test_reader_opened_before_a_publication_keeps_working_and_a_new_reader_sees_new_data(home):

@@ -136,3 +136,19 @@ def test_the_key_of_each_person_level_table_is_unique_by_a_blocking_dbt_test(mod
         and n["config"]["severity"].upper() == "ERROR"
     ]
     assert len(gated) == 1
+
+
+def test_fct_data_quality_suite_catches_a_region_whose_count_is_not_its_villages_sum(
+    built, tmp_path
+):
+    broken = tmp_path / "broken.duckdb"
+    shutil.copyfile(built, broken)
+    con = duckdb.connect(str(broken))
+    con.execute(
+        "update marts.fct_data_quality set affected_rows = affected_rows + 1 where level = 'regency'"
+    )
+    con.close()
+    [quality] = [r for r in expectations.run_suites(broken) if r.name == "fct_data_quality"]
+    assert "each region's count equals the sum over its villages" in {
+        f.notes for f in quality.errors
+    }

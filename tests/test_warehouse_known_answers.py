@@ -14,6 +14,7 @@ Paser (64.01) z = 658,044, extreme line 391,000.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -111,11 +112,13 @@ def built_home(tmp_path_factory):
         )
     assert result.success
     DBT_MATERIALIZATIONS[:] = result.asset_materializations_for_node("warehouse_models")
+    [PUBLICATION[:]] = [result.asset_materializations_for_node("publication__published_warehouse")]
     yield home
     mp.undo()
 
 
 DBT_MATERIALIZATIONS: list = []  # the nightly run's dbt materializations (``built_home``)
+PUBLICATION: list = []  # and its publication's
 
 
 @pytest.fixture
@@ -280,22 +283,37 @@ def test_fct_submission_status_reports_accepted_superseded_and_missing(warehouse
     assert status[("64.74.02", "superseded")]["households_accepted"] == 1
 
 
-def test_fct_data_quality_flags_size_sex_and_people_in_two_units(warehouse):
+def test_fct_data_quality_flags_size_sex_and_people_in_two_units_at_every_level(warehouse):
     found = {
-        (r["village_code"], r["issue"]): r["affected_rows"]
+        (r["region_code"], r["issue"]): r["affected_rows"]
         for r in rows(warehouse, "select * from marts.fct_data_quality where affected_rows > 0")
     }
     assert found == {
         ("64.74.01.1001", "household_size_mismatch"): 1,  # A2: 3 declared, 2 member rows
         ("64.74.01.1002", "nik_sex_mismatch"): 1,  # A3's head: woman's NIK, declared L
         ("64.74.01.1001", "person_in_several_units"): 1,  # m1 ...
-        (
-            "64.01.01.2009",
-            "person_in_several_units",
-        ): 1,  # ... and again in Paser: both rows counted
+        ("64.01.01.2009", "person_in_several_units"): 1,  # ... and again in Paser: both rows
+        # the same rows counted at the levels above
+        ("64.74.01", "household_size_mismatch"): 1,
+        ("64.74.01", "nik_sex_mismatch"): 1,
+        ("64.74.01", "person_in_several_units"): 1,
+        ("64.74", "household_size_mismatch"): 1,
+        ("64.74", "nik_sex_mismatch"): 1,
+        ("64.74", "person_in_several_units"): 1,
+        ("64.01.01", "person_in_several_units"): 1,
+        ("64.01", "person_in_several_units"): 1,
+        ("64", "household_size_mismatch"): 1,
+        ("64", "nik_sex_mismatch"): 1,
+        ("64", "person_in_several_units"): 2,
     }
+    levels = dict(
+        warehouse.execute(
+            "select level, count(distinct region_code) from marts.fct_data_quality group by 1"
+        ).fetchall()
+    )
+    assert levels == {"village": 5, "subdistrict": 3, "regency": 2, "province": 1}
     total = warehouse.execute("select count(*) from marts.fct_data_quality").fetchone()[0]
-    assert total == 5 * 3  # 5 villages with households x every issue
+    assert total == (5 + 3 + 2 + 1) * 3  # every region with households x every issue
 
 
 def test_fct_reconciliation_sets_register_p0_beside_bps(warehouse):
@@ -400,3 +418,35 @@ def test_every_dbt_model_and_seed_shows_its_row_count_and_columns_in_dagster(bui
     assert missing == {}
     assert shown["fct_poverty"]["dagster/row_count"].value > 0
     assert "dagster/column_lineage" in shown["fct_poverty"]
+
+
+def test_the_publication_shows_poverty_per_regency_and_period_and_the_latest_p0_as_numbers(
+    built_home, warehouse
+):
+    [publication] = PUBLICATION
+    table = publication.metadata["poverty_by_regency"]
+    figures = {(r.data["region_code"], r.data["period"]): r.data for r in table.records}
+    expected = one(warehouse, "fct_poverty", region_code="64.74", period="2025-03")
+    for column in ("poverty_rate", "poverty_gap_index", "poverty_severity_index",
+                   "extreme_poverty_rate"):  # fmt: skip
+        assert figures[("64.74", "2025-03")][column] == pytest.approx(expected[column], rel=1e-9)
+    assert {level for (_, _), r in figures.items() for level in [r["level"]]} == {
+        "regency",
+        "province",
+    }
+    province = one(warehouse, "fct_poverty", region_code="64", period="2025-03")
+    assert publication.metadata["p0_64"].value == pytest.approx(province["poverty_rate"])
+    assert publication.metadata["p0_64_74"].value == pytest.approx(expected["poverty_rate"])
+
+
+def test_marts_and_the_publication_are_overdue_after_36_hours_and_point_to_their_code():
+    graph = defs().resolve_asset_graph()
+    policies = {
+        key.to_user_string(): graph.get(key).freshness_policy for key in graph.get_all_asset_keys()
+    }
+    for key in ("marts/fct_poverty", "marts/fct_data_quality", "publication/published_warehouse"):
+        assert policies[key].fail_window.to_timedelta() == dt.timedelta(hours=36), key
+    assert policies["staging/stg_raw__households"] is None
+    for key in ("marts/fct_poverty", "publication/published_warehouse"):
+        references = graph.get(dg.AssetKey(key.split("/"))).metadata["dagster/code_references"]
+        assert references.code_references, key

@@ -1,5 +1,7 @@
 """Publication asset: audited marts → ``warehouse/published.duckdb`` and Parquet copies."""
 
+import datetime as dt
+
 import dagster as dg
 import duckdb
 
@@ -21,10 +23,22 @@ def _check_counts(context: dg.AssetExecutionContext) -> tuple[int, int]:
     return passed, warned
 
 
-def _markdown(columns: list[str], rows: list[tuple]) -> str:
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
+POVERTY_TABLE = dg.TableSchema(
+    columns=[
+        dg.TableColumn("region_code", "string"),
+        dg.TableColumn("region_name", "string"),
+        dg.TableColumn("level", "string"),
+        dg.TableColumn("period", "string"),
+        dg.TableColumn("poverty_rate", "float", description="P0 (%)"),
+        dg.TableColumn("poverty_gap_index", "float", description="P1"),
+        dg.TableColumn("poverty_severity_index", "float", description="P2"),
+        dg.TableColumn("extreme_poverty_rate", "float", description="extreme poverty (%)"),
+        dg.TableColumn("reporting_units", "int"),
+        dg.TableColumn("expected_units", "int"),
+    ]
+)
+# a publication older than this shows as overdue (the nightly run is every 24 hours)
+PUBLICATION_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(hours=36))
 
 
 @dg.asset(
@@ -32,6 +46,7 @@ def _markdown(columns: list[str], rows: list[tuple]) -> str:
     deps=[dg.AssetKey(["marts", table]) for table in PUBLISHED_TABLES],
     group_name="publication",
     owners=["team:data-engineering"],
+    freshness_policy=PUBLICATION_FRESHNESS,
     kinds={"duckdb", "parquet"},
     description="The analysts' read-only warehouse: the contract's tables copied from the audited "
     "marts into a new file that atomically replaces warehouse/published.duckdb, with Parquet "
@@ -47,32 +62,40 @@ def published_warehouse(
         publication = publish(settings, context.run.run_id, passed, warned)
     con = duckdb.connect(str(publication.path), read_only=True)
     try:
-        by_regency = con.execute(
-            """
-            select p.region_code, r.region_name, p.period, round(p.poverty_rate, 2) as p0,
-                   p.reporting_units || '/' || p.expected_units as units
-            from fct_poverty p join dim_region r using (region_code)
-            where p.level in ('regency', 'province') and p.period = (select max(period) from fct_poverty)
-            order by p.region_code
-            """
-        ).fetchall()
         cursor = con.execute(
-            "select * from fct_poverty where level = 'regency' order by region_code limit 10"
+            """
+            select p.region_code, r.region_name, p.level, p.period, p.poverty_rate,
+                   p.poverty_gap_index, p.poverty_severity_index, p.extreme_poverty_rate,
+                   p.reporting_units, p.expected_units
+            from fct_poverty p join dim_region r using (region_code)
+            where p.level in ('regency', 'province')
+            order by p.period, p.level desc, p.region_code
+            """
         )
-        columns = [d[0] for d in cursor.description]
-        preview_rows = cursor.fetchall()
+        names = [d[0] for d in cursor.description]
+        figures = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     finally:
         con.close()
-    table = _markdown(["region", "name", "period", "P0 (%)", "units"], by_regency)
+    latest = max((f["period"] for f in figures), default=None)
+    # the latest P0 of the province and each regency as numbers: the Plots tab of the asset
+    # shows them across publications
+    p0_latest = {
+        f"p0_{f['region_code'].replace('.', '_')}": float(f["poverty_rate"])
+        for f in figures
+        if f["period"] == latest
+    }
     return dg.MaterializeResult(
         metadata={
             "publication_id": publication.publication_id,
             "path": dg.MetadataValue.path(str(publication.path)),
             "periods": ", ".join(publication.periods),
+            "latest_period": latest or "",
             "row_counts": dg.MetadataValue.json(publication.row_counts),
             "checks_passed": passed,
             "checks_warned": warned,
-            "p0_by_regency": dg.MetadataValue.md(table),
-            "preview_fct_poverty": dg.MetadataValue.md(_markdown(columns, preview_rows)),
+            "poverty_by_regency": dg.MetadataValue.table(
+                [dg.TableRecord(f) for f in figures], schema=POVERTY_TABLE
+            ),
+            **p0_latest,
         }
     )

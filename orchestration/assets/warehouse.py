@@ -23,6 +23,7 @@ from ..dbt_project import dbt_project, prepare_if_dev
 from ..ingest.store import build_lock
 from ..launcher import PARENT_ENV
 from ..resources import SatudataResource
+from .publication import PUBLICATION_FRESHNESS
 
 KEEP_DBT_RUNS = 10
 # Unit tests check the SQL on static inputs, not the night's data: dbt recommends running them
@@ -75,6 +76,17 @@ def _close_adapter(invocation: DbtCliInvocation) -> None:
     DuckDBConnectionManager.env().close()
 
 
+class WarehouseTranslator(DagsterDbtTranslator):
+    """dagster-dbt's keys, groups and owners (from dbt ``meta``); the marts, which analysts
+    read through the publication, are overdue when older than a publication may be."""
+
+    def get_asset_spec(self, manifest, unique_id, project) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        if spec.group_name == "marts":
+            return spec.replace_attributes(freshness_policy=PUBLICATION_FRESHNESS)
+        return spec
+
+
 def warehouse_assets() -> dg.AssetsDefinition:
     """The ``@dbt_assets`` of the project's manifest (under ``dagster dev``, parsed first)."""
     prepare_if_dev()
@@ -83,11 +95,16 @@ def warehouse_assets() -> dg.AssetsDefinition:
         raise FileNotFoundError(
             f"No dbt manifest at {manifest}: run `make install` (or `satudata prepare`) first."
         )
-    translator = DagsterDbtTranslator(
-        settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)
+    translator = WarehouseTranslator(
+        settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_code_references=True)
     )
 
-    @dbt_assets(manifest=manifest, dagster_dbt_translator=translator, name="warehouse_models")
+    @dbt_assets(
+        manifest=manifest,
+        project=dbt_project,
+        dagster_dbt_translator=translator,
+        name="warehouse_models",
+    )
     def warehouse_models(
         context: dg.AssetExecutionContext,
         config: WarehouseConfig,

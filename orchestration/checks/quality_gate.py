@@ -12,6 +12,26 @@ def _asset_key(table: str) -> dg.AssetKey:
     return dg.AssetKey(table.split("."))
 
 
+def _failing_rows(failures) -> dict[str, dg.MetadataValue]:
+    """The rows (or values) each failed expectation found, as tables in the check's metadata."""
+    tables = {}
+    for number, failure in enumerate(failures, start=1):
+        rows = [r if isinstance(r, dict) else {"value": r} for r in failure.sample]
+        if not rows:
+            continue
+        label = failure.notes or f"{failure.expectation} {failure.column or ''}".strip()
+        columns = list(dict.fromkeys(k for row in rows for k in row))
+        tables[f"failing rows {number}: {label}"[:120]] = dg.MetadataValue.table(
+            [dg.TableRecord({k: _plain(row.get(k)) for k in columns}) for row in rows],
+            schema=dg.TableSchema(columns=[dg.TableColumn(k, "string") for k in columns]),
+        )
+    return tables
+
+
+def _plain(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
 def great_expectations_checks() -> dg.AssetChecksDefinition:
     """One blocking check per committed suite, validated together in one step."""
     suites = load_suites(SUITES_DIR)
@@ -66,6 +86,7 @@ def great_expectations_checks() -> dg.AssetChecksDefinition:
                     "errors": len(result.errors),
                     "warnings": len(result.warnings),
                     "failures": dg.MetadataValue.json(failures),
+                    **_failing_rows(result.failures),
                 },
             )
 

@@ -10,8 +10,15 @@ issues as (
     select unnest(['household_size_mismatch', 'nik_sex_mismatch', 'person_in_several_units']) as issue
 ),
 
-villages_periods as (
-    select distinct village_code, period from households
+bridge as (
+    select * from {{ ref('int_villages_rolled_up') }}
+),
+
+-- every region (at every level) with accepted households in the period
+regions_periods as (
+    select distinct bridge.region_code, bridge.level, households.period
+    from households
+    inner join bridge on households.village_code = bridge.village_code
 ),
 
 member_counts as (
@@ -69,16 +76,28 @@ found as (
     select *, 'nik_sex_mismatch' from sex_mismatch
     union all
     select *, 'person_in_several_units' from in_several_units
+),
+
+-- rows counted per village, then per region: each row lies in exactly one village, so a
+-- region's count is the count of its rows
+per_region as (
+    select bridge.region_code, bridge.level, found.period, found.issue,
+        sum(found.affected_rows) as affected_rows
+    from found
+    inner join bridge on found.village_code = bridge.village_code
+    group by all
 )
 
 select
-    villages_periods.period,
-    villages_periods.village_code,
+    regions_periods.region_code,
+    regions_periods.level,
+    regions_periods.period,
     issues.issue,
-    coalesce(found.affected_rows, 0)::bigint as affected_rows
-from villages_periods
+    coalesce(per_region.affected_rows, 0)::bigint as affected_rows
+from regions_periods
 cross join issues
-left join found
-    on villages_periods.village_code = found.village_code
-    and villages_periods.period = found.period
-    and issues.issue = found.issue
+left join per_region
+    on regions_periods.region_code = per_region.region_code
+    and regions_periods.level = per_region.level
+    and regions_periods.period = per_region.period
+    and issues.issue = per_region.issue

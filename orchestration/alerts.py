@@ -1,0 +1,80 @@
+"""An e-mail to the engineers when a night fails, through the SMTP server named in settings.
+
+Off unless ``SATUDATA_ALERT_SMTP_HOST`` is set. The message says, in Indonesian and English,
+which run failed, which step and with what error, and which checks blocked the publication.
+"""
+
+from __future__ import annotations
+
+import os
+import smtplib
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+from .runs import RunSummary
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    host: str
+    port: int
+    sender: str
+    recipients: tuple[str, ...]
+    user: str | None = None
+    password: str | None = None
+    starttls: bool = False
+
+    @classmethod
+    def from_env(cls) -> AlertSettings | None:
+        """None when no SMTP server is set (alerts off)."""
+        host = os.environ.get("SATUDATA_ALERT_SMTP_HOST")
+        recipients = tuple(
+            r.strip() for r in os.environ.get("SATUDATA_ALERT_TO", "").split(",") if r.strip()
+        )
+        if not host or not recipients:
+            return None
+        return cls(
+            host=host,
+            port=int(os.environ.get("SATUDATA_ALERT_SMTP_PORT", "25")),
+            sender=os.environ.get("SATUDATA_ALERT_FROM", "satudata@localhost"),
+            recipients=recipients,
+            user=os.environ.get("SATUDATA_ALERT_SMTP_USER") or None,
+            password=os.environ.get("SATUDATA_ALERT_SMTP_PASSWORD") or None,
+            starttls=os.environ.get("SATUDATA_ALERT_SMTP_STARTTLS", "0") == "1",
+        )
+
+
+def failure_message(settings: AlertSettings, job: str, run_id: str, summary: RunSummary,
+                    ui_url: str | None = None) -> EmailMessage:  # fmt: skip
+    message = EmailMessage()
+    message["Subject"] = f"[satudata] {job} gagal / failed ({run_id[:8]})"
+    message["From"] = settings.sender
+    message["To"] = ", ".join(settings.recipients)
+    lines = [
+        f"Run {run_id} ({job}, {summary.launched_by}) gagal pada / failed at "
+        f"{summary.finished_at:%Y-%m-%d %H:%M %Z}.",
+        "Publikasi sebelumnya tetap berlaku. / The previous publication stays in place.",
+        "",
+    ]
+    if summary.blocking_checks:
+        lines.append("Pemeriksaan yang memblokir / Checks that blocked the publication:")
+        lines += [f"  - {check}" for check in summary.blocking_checks]
+        lines.append("")
+    if summary.failures:
+        lines.append("Langkah yang gagal / Failed steps:")
+        lines += [f"  - {failure.splitlines()[0][:500]}" for failure in summary.failures]
+        lines.append("")
+    if ui_url:
+        lines.append(f"Dagster: {ui_url.rstrip('/')}/runs/{run_id}")
+    lines.append("Lihat / See: satudata status, docs/operations.md")
+    message.set_content("\n".join(lines))
+    return message
+
+
+def send(settings: AlertSettings, message: EmailMessage) -> None:
+    with smtplib.SMTP(settings.host, settings.port, timeout=30) as server:
+        if settings.starttls:
+            server.starttls()
+        if settings.user:
+            server.login(settings.user, settings.password or "")
+        server.send_message(message)

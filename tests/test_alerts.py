@@ -1,0 +1,84 @@
+"""An e-mail when a night fails, received by a real SMTP server on this machine."""
+
+from __future__ import annotations
+
+import email
+import socket
+
+import dagster as dg
+import pytest
+from aiosmtpd.controller import Controller
+
+from orchestration import cli
+from orchestration.definitions import defs
+from orchestration.sensors import email_on_run_failure
+from tests.submissions import register, write_submission
+
+
+class Inbox:
+    def __init__(self):
+        self.messages: list[email.message.Message] = []
+        self.recipients: list[list[str]] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook
+        self.messages.append(email.message_from_bytes(envelope.content))
+        self.recipients.append(list(envelope.rcpt_tos))
+        return "250 OK"
+
+
+@pytest.fixture
+def inbox():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    received = Inbox()
+    controller = Controller(received, hostname="127.0.0.1", port=port)
+    controller.start()
+    received.port = port
+    yield received
+    controller.stop()
+
+
+def _failed_run(settings):
+    """A real failed run of the ingest job (the build file is not a DuckDB file)."""
+    instance = cli._dagster_instance(settings)
+    write_submission(settings.landing, "s", register())
+    settings.build_db.mkdir()
+    result = (
+        defs().resolve_job_def("ingest").execute_in_process(instance=instance, raise_on_error=False)
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
+    context = dg.build_run_status_sensor_context(
+        sensor_name="email_on_run_failure", dagster_instance=instance,
+        dagster_run=result.dagster_run, dagster_event=failure,
+    ).for_run_failure()  # fmt: skip
+    return result, context
+
+
+def test_a_failed_run_is_mailed_to_the_smtp_server_in_settings(settings, inbox, monkeypatch):
+    monkeypatch.setenv("SATUDATA_ALERT_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("SATUDATA_ALERT_SMTP_PORT", str(inbox.port))
+    monkeypatch.setenv("SATUDATA_ALERT_TO", "bappeda@bontang.example, data@kaltim.example")
+    monkeypatch.setenv("SATUDATA_UI_URL", "http://satudata.local:3000")
+    result, context = _failed_run(settings)
+    email_on_run_failure(context)
+    [message] = inbox.messages
+    assert inbox.recipients == [["bappeda@bontang.example", "data@kaltim.example"]]
+    assert message["Subject"] == f"[satudata] ingest gagal / failed ({result.run_id[:8]})"
+    body = message.get_payload()
+    assert "raw_submissions: _duckdb.IOException" in body  # the failed step and its error
+    assert "Publikasi sebelumnya tetap berlaku" in body and "previous publication" in body
+    assert f"http://satudata.local:3000/runs/{result.run_id}" in body
+
+
+def test_alerts_are_off_when_no_smtp_server_is_set(settings, inbox, monkeypatch):
+    monkeypatch.delenv("SATUDATA_ALERT_SMTP_HOST", raising=False)
+    _, context = _failed_run(settings)
+    assert isinstance(email_on_run_failure(context), dg.SkipReason)
+    assert inbox.messages == []
+
+
+def test_the_alert_sensor_is_part_of_the_code_location_and_running():
+    sensor = defs().resolve_sensor_def("email_on_run_failure")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
