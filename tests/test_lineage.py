@@ -56,3 +56,30 @@ def test_dbt_tests_are_asset_checks():
     checks = {c.name for c in _graph().asset_check_keys}
     assert "unique_dim_region_region_code" in checks
     assert any(name.startswith("unique_combination_fct_poverty") for name in checks)
+
+
+def test_importing_the_code_location_reads_nothing_and_a_missing_manifest_is_a_clear_error(
+    tmp_path,
+):
+    """Modules have no import-time work: without a parsed dbt project, importing the
+    definitions succeeds, and loading them says what to run."""
+    import shutil
+    import subprocess
+    import sys
+
+    from orchestration.settings import DBT_PROJECT_DIR
+
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    script = (
+        "import orchestration.definitions as d\n"
+        "print('imported')\n"
+        "try:\n    d.defs()\nexcept FileNotFoundError as e:\n    print('load:', e)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+        env={**__import__("os").environ, "SATUDATA_DBT_PROJECT_DIR": str(project)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "imported" in done.stdout
+    assert "No dbt manifest" in done.stdout and "satudata prepare" in done.stdout
