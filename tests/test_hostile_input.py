@@ -273,13 +273,18 @@ def test_a_different_key_stops_ingestion(settings, ingest, query, monkeypatch):
 def test_a_member_born_too_long_ago_is_rejected_with_a_reason_and_the_rest_published(
     settings, ingest, query
 ):
+    with_neighbours(settings)
     data = register()
     data["anggota"][0]["tanggal_lahir"] = "1850-06-01"
     write_submission(settings.landing, "s", data)
-    [outcome] = ingest()
+    outcomes = ingest()
+    assert_neighbours_ingested_and_landing_empty(settings, outcomes, query)
+    [outcome] = [o for o in outcomes if o.landing_name == "s"]
     assert outcome.status == "accepted" and outcome.rows_rejected >= 1
     assert query(
-        "select column_name, reason_code from raw.rejects where table_name = 'anggota' and line = 2"
+        "select column_name, reason_code from raw.rejects where table_name = 'anggota' "
+        "and line = 2 and submission_id = ?",
+        [outcome.submission_id],
     ) == [("tanggal_lahir", "VALUE_OUT_OF_RANGE")]
     assert query("select max(age_years) from raw.members") < [(131,)]
     report = json.loads(Path(outcome.report_path).read_text())
@@ -357,6 +362,7 @@ def test_a_row_breaking_a_blocking_expectation_is_rejected_at_ingestion(
 
 
 def test_identifiers_and_names_in_the_wrong_column_never_stay_in_clear(settings, ingest, query):
+    with_neighbours(settings)
     data = register()
     a_nik = data["anggota"][0]["nik"]
     data["keluarga"][1]["kode_desa"] = a_nik  # a NIK typed into kode_desa
@@ -364,7 +370,9 @@ def test_identifiers_and_names_in_the_wrong_column_never_stay_in_clear(settings,
     data["bantuan"][3]["kode_program"] = "Budi Santoso"
     data["keluarga"][4]["jumlah_anggota"] = "tiga"  # an ordinary typo stays readable
     write_submission(settings.landing, "s", data)
-    [outcome] = ingest()
+    outcomes = ingest()
+    assert_neighbours_ingested_and_landing_empty(settings, outcomes, query)
+    [outcome] = [o for o in outcomes if o.landing_name == "s"]
     stored = {v for (v,) in query("select value from raw.rejects") if v}
     assert not stored & {a_nik, "Siti Aminah", "Budi Santoso"}
     assert "tiga" in stored
@@ -375,3 +383,43 @@ def test_identifiers_and_names_in_the_wrong_column_never_stay_in_clear(settings,
     for secret in (a_nik, "Siti", "Aminah", "Budi", "Santoso"):
         assert secret not in text
     assert "tiga" in text
+
+
+UNPRIVILEGED_INGEST = """
+import encodings.cp1252, encodings.utf_8_sig, os
+from orchestration.ingest.pipeline import Ingestor  # imported while the interpreter is readable
+from orchestration.settings import Settings
+os.setgid(65534)
+os.setuid(65534)  # nobody: a file of mode 000 cannot be read any more
+for outcome in Ingestor(Settings.from_env()).run():
+    print(outcome.landing_name, outcome.status, outcome.reason_code, outcome.detail)
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping to another user needs root")
+def test_a_mode_000_file_read_by_a_non_root_run_quarantines_only_its_submission():
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    home = Path(tempfile.mkdtemp(prefix="satudata-nobody-")) / "data"
+    try:
+        settings = Settings(home).ensure()
+        with_neighbours(settings)
+        folder = write_submission(settings.landing, "locked", register())
+        for path in [home.parent, *home.rglob("*"), home]:
+            path.chmod(0o777 if path.is_dir() else 0o666)
+        (folder / "anggota.csv").chmod(0)
+        done = subprocess.run(
+            [sys.executable, "-c", UNPRIVILEGED_INGEST], capture_output=True, text=True,
+            timeout=300, cwd=home.parent,
+            env={**os.environ, "SATUDATA_HOME": str(home), "SATUDATA_PSEUDONYM_KEY": TEST_KEY},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        lines = sorted(done.stdout.splitlines())
+        assert lines[-1].startswith("locked quarantined INGEST_ERROR PermissionError"), lines
+        assert [line.split()[1] for line in lines[:2]] == ["accepted", "accepted"], lines
+        assert list(settings.landing.iterdir()) == []
+    finally:
+        shutil.rmtree(home.parent, ignore_errors=True)
