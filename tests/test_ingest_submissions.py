@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -201,15 +202,17 @@ def test_the_report_lists_every_rejected_cell_in_file_order_masked_and_in_both_l
     [outcome] = ingest()
     report = json.loads(Path(outcome.report_path).read_text(encoding="utf-8"))
     rejects = report["rejects"]
-    # every rejected cell of the register, in file order, and nothing else
+    # every rejected cell of the register, root causes first, in file order, and nothing else
     assert [(r["table"], r["line"], r["column"], r["reason_code"]) for r in rejects] == query(
-        "select table_name, line, column_name, reason_code from raw.rejects order by 1, 2, 3"
+        "select table_name, line, column_name, reason_code from raw.rejects order by "
+        "case table_name when 'keluarga' then 1 when 'anggota' then 2 else 3 end, "
+        "reason_code = 'ORPHAN', line, column_name"
     )
     assert sum(report["rejects_by_reason"].values()) == len(rejects)
     assert len({(r["table"], r["line"]) for r in rejects}) == outcome.rows_rejected
     values = {(r["table"], r["column"]): r["value"] for r in rejects}
-    assert values[("bantuan", "nik")] == "*****"
-    assert values[("anggota", "nik")] == "6474" + "*" * 9 + "01"
+    assert re.fullmatch(r"\*{5} #[0-9a-f]{4}", values[("bantuan", "nik")])
+    assert re.fullmatch(r"6474\*{9}01 #[0-9a-f]{4}", values[("anggota", "nik")])
     assert values[("keluarga", "jumlah_anggota")] == "dua"
     for entry in rejects:
         assert (entry["message_id"], entry["message_en"], entry["fix_id"], entry["fix_en"]) == (
@@ -217,6 +220,38 @@ def test_the_report_lists_every_rejected_cell_in_file_order_masked_and_in_both_l
         )
     page = Path(outcome.report_path).with_suffix(".html").read_text(encoding="utf-8")
     assert "6474*********01" in page and "647402150590001" not in page
+
+
+def test_the_report_puts_root_causes_first_tells_masked_values_apart_and_speaks_wita(
+    settings, ingest
+):
+    data = register()
+    data["keluarga"][2]["kode_desa"] = "64.74.02.9999"  # line 4: its members become orphans
+    data["anggota"][0]["nik"] = data["anggota"][1]["nik"] = "6474021505900199"  # same, twice
+    data["anggota"][2]["nik"] = data["anggota"][3]["nik"] = "6474021505900299"  # another pair
+    write_submission(settings.landing, "s", data)
+    [outcome] = ingest()
+    rejects = json.loads(Path(outcome.report_path).read_text(encoding="utf-8"))["rejects"]
+    first_orphan = next(i for i, r in enumerate(rejects) if r["reason_code"] == "ORPHAN")
+    assert rejects[0] == {
+        **rejects[0],
+        "table": "keluarga",
+        "line": 4,
+        "reason_code": "DESA_UNKNOWN",
+    }
+    assert all(r["reason_code"] != "ORPHAN" for r in rejects[:first_orphan])
+    orphans = [r for r in rejects if r["reason_code"] == "ORPHAN"]
+    assert {(r["table"], r["caused_by_keluarga_line"]) for r in orphans} == {
+        ("anggota", 4), ("bantuan", 4)
+    }  # fmt: skip
+    nik = {r["line"]: r["value"] for r in rejects if r["column"] == "nik"}
+    assert nik[2] == nik[3] != nik[4] == nik[5]  # same value, same tag; another, another tag
+    assert nik[2][:-4] == nik[4][:-4]  # (the masks alone look alike)
+    page = Path(outcome.report_path).with_suffix(".html").read_text(encoding="utf-8")
+    assert "Caused by keluarga line 4" in page
+    assert "2025-04-03 09:12 WITA" in page  # dikirim_pada as sent, in WITA
+    assert "2025-04-10 11:00 WITA" in page  # received at NOW (03:00 UTC)
+    assert outcome.submission_id[:12] in page and outcome.submission_id not in page
 
 
 def test_quarantined_files_stay_untouched_beside_a_bilingual_report(settings, ingest):
@@ -232,7 +267,7 @@ def test_quarantined_files_stay_untouched_beside_a_bilingual_report(settings, in
     )
     html = (target / "laporan_validasi_validation_report.html").read_text()
     assert "DIKARANTINA" in html and "QUARANTINED" in html
-    assert outcome.submission_id in html
+    assert outcome.submission_id[:12] in html  # the short id operators quote
     # the report beside the files is the one in reports/, not a second copy of its bytes
     kept = target / "laporan_validasi_validation_report.json"
     assert kept.samefile(outcome.report_path) and kept.stat().st_nlink == 2

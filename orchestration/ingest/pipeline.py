@@ -268,7 +268,8 @@ class Ingestor:
         else:
             sub.status, sub.replaces, sub.replaced_by = load.decide(con, sub.manifest)
         unit_name = self.units.get(sub.unit_code or "")
-        report = write_submission_report(con, sub, self.settings.reports, unit_name)
+        tags = (self.pseudo.hex_sql("value"), self.pseudo.params)
+        report = write_submission_report(con, sub, self.settings.reports, unit_name, tags)
         load.record(con, sub, self.pseudo, str(report))
         self._leave_landing(sub, report)
         return Outcome(

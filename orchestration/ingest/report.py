@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import json
 import os
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from .contract import QUARANTINE_CAUSES, REASONS
+from .contract import QUARANTINE_CAUSES, REASONS, WITA
 from .submission import Submission
 
 STATUS_WORDS = {
@@ -28,21 +29,34 @@ STATUS_WORDS = {
 HTML_ROW_LIMIT = 5000
 
 
-# Every rejected cell as the operator reads it, in the order of the file. Personal values are
-# masked (the operator finds the row by its line): a number of more than 6 characters keeps
-# its first 4 and last 2, anything else (a name, say) is all stars. Written by DuckDB itself
-# (a quarantined kabupaten has hundreds of thousands of rejected cells).
+# Every rejected cell as the operator reads it: root causes first (keluarga, then anggota and
+# bantuan, each ORPHAN after the other faults and naming the keluarga line that caused it), in
+# the order of the file. Personal values are masked (the operator finds the row by its line): a
+# number of more than 6 characters keeps its first 4 and last 2, anything else (a name, say)
+# is all stars; a short keyed tag (``#3fa9``, from the value's pseudonym) tells two masked
+# values apart without revealing either. Written by DuckDB itself (a quarantined kabupaten has
+# hundreds of thousands of rejected cells).
 REJECTS_SQL = """
     select r.table_name as "table", r.line, r.column_name as "column",
            case when r.value is null or not r.personal then r.value
                 when length(r.value) <= 6 or not regexp_full_match(r.value, '[0-9][0-9.,eE+-]*')
-                    then repeat('*', length(r.value))
+                    then repeat('*', length(r.value)) || ' #' || r.tag
                 else left(r.value, 4) || repeat('*', length(r.value) - 6) || right(r.value, 2)
+                    || ' #' || r.tag
            end as value,
-           r.reason_code, m.message_id, m.message_en, m.fix_id, m.fix_en
+           r.reason_code, r.cause_line as caused_by_keluarga_line,
+           m.message_id, m.message_en, m.fix_id, m.fix_en
     from rejects r join reason_messages m using (reason_code)
-    order by r.table_name, r.line, r.column_name
+    order by case r.table_name when 'keluarga' then 1 when 'anggota' then 2 else 3 end,
+             r.reason_code = 'ORPHAN', r.line, r.column_name
 """
+
+
+def tag_rejects(con: duckdb.DuckDBPyConnection, tag_sql: str, params: dict) -> None:
+    """Give each personal value of the temp table ``rejects`` its tag: the first 4 hexadecimal
+    characters of its pseudonym (``tag_sql``, an expression of ``value`` with ``params``)."""
+    con.execute("alter table rejects add column if not exists tag varchar")
+    con.execute(f"update rejects set tag = left({tag_sql}, 4) where personal", params)
 
 
 def install_reasons(con: duckdb.DuckDBPyConnection) -> None:
@@ -75,9 +89,16 @@ def report_path(reports: Path, sub: Submission) -> Path:
 
 
 def write_submission_report(
-    con: duckdb.DuckDBPyConnection, sub: Submission, reports: Path, unit_name: str | None
+    con: duckdb.DuckDBPyConnection,
+    sub: Submission,
+    reports: Path,
+    unit_name: str | None,
+    tags: tuple[str, dict] | None = None,
 ) -> Path:
-    """The operator's report of a decided submission (JSON + HTML); returns the JSON's path."""
+    """The operator's report of a decided submission (JSON + HTML); returns the JSON's path.
+    ``tags``: the SQL and parameters of the pseudonym that tags masked values."""
+    if sub.counts and tags:
+        tag_rejects(con, *tags)
     by_reason, first_rejects = reject_summary(con) if sub.counts else ({}, [])
     manifest = sub.manifest
     report = build_report(
@@ -166,6 +187,30 @@ def copy_report(json_path: Path, folder: Path, stem: str) -> Path:
     return folder / f"{stem}.json"
 
 
+def _wita(value: object) -> str | None:
+    """An ISO time as the operators' clock shows it: ``2025-04-03 09:12 WITA``."""
+    if not value:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)  # as sent, when it is not a time
+    if moment.tzinfo is None:
+        return str(value)
+    return f"{moment.astimezone(WITA):%Y-%m-%d %H:%M} WITA"
+
+
+def _caused_by(row: dict) -> str:
+    line = row.get("caused_by_keluarga_line")
+    if row["reason_code"] != "ORPHAN":
+        return ""
+    if line is None:
+        return (
+            "<br>No. KK ini tidak ada di keluarga. <small>This No. KK is not in keluarga.</small>"
+        )
+    return f"<br>Penyebab: keluarga baris {line}. <small>Caused by keluarga line {line}.</small>"
+
+
 def _e(value: object) -> str:
     return html.escape("" if value is None else str(value))
 
@@ -184,6 +229,15 @@ def render_html(report: dict, rejects: list[dict], total: int) -> str:
         f"<small>{_e(report['status_en'])}</small></h2>",
         "<table>",
     ]
+    shown = {
+        "unit_code": report.get("unit_code"),
+        "period": report.get("period"),
+        "submitted_at": _wita(report.get("submitted_at")),
+        "received_at": _wita(report.get("received_at")),
+        "petugas": report.get("petugas"),
+        "submission_id": (report.get("submission_id") or "")[:12],
+        "landing_name": report.get("landing_name"),
+    }
     for label, key in [
         ("Kode wilayah / Unit", "unit_code"),
         ("Periode / Period", "period"),
@@ -193,7 +247,7 @@ def render_html(report: dict, rejects: list[dict], total: int) -> str:
         ("ID kiriman / Submission id", "submission_id"),
         ("Nama di landing / Landing name", "landing_name"),
     ]:
-        parts.append(f"<tr><th>{label}</th><td>{_e(report.get(key))}</td></tr>")
+        parts.append(f"<tr><th>{label}</th><td>{_e(shown[key])}</td></tr>")
     parts.append("</table>")
     if report.get("reason_code"):
         parts += [
@@ -244,7 +298,8 @@ def render_html(report: dict, rejects: list[dict], total: int) -> str:
             parts.append(
                 f"<tr><td>{_e(row['table'])}</td><td>{row['line']}</td><td>{_e(row['column'])}</td>"
                 f"<td><code>{_e(row['value'])}</code></td><td><b>{_e(row['reason_code'])}</b> "
-                f"{_e(row['message_id'])}<br><small>{_e(row['message_en'])}</small></td></tr>"
+                f"{_e(row['message_id'])}<br><small>{_e(row['message_en'])}</small>"
+                f"{_caused_by(row)}</td></tr>"
             )
         parts.append("</table>")
         if total > len(rejects):

@@ -239,10 +239,17 @@ def validate(con: duckdb.DuckDBPyConnection, manifest: Manifest, sources: dict) 
     unions = []
     for table, cols in SCHEMA.items():
         for col in cols:
+            cause = "null::bigint"
+            if table != "keluarga" and col.name == "no_kk":  # the household an ORPHAN points to
+                cause = (
+                    "case when e_no_kk = 'ORPHAN' then (select min(k.line) from chk_keluarga k "
+                    f"where k.v_no_kk = chk_{table}.v_no_kk) end"
+                )
             unions.append(
                 f"select '{table}' as table_name, line, '{col.name}' as column_name, "
                 f'"{col.name}" as value, "e_{col.name}" as reason_code, '
-                f'{_sensitive(col)} as personal from chk_{table} where "e_{col.name}" is not null'
+                f"{_sensitive(col)} as personal, {cause} as cause_line "
+                f'from chk_{table} where "e_{col.name}" is not null'
             )
     con.execute("create or replace temp table rejects as " + " union all ".join(unions))
     counts = _counts(con, sources)
