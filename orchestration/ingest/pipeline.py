@@ -315,7 +315,3 @@ def _drop_working_tables(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"drop view if exists src_{table}")
     for name in ("rejects", "kk_keys", *(f"{p}_{t}" for p in ("raw_src", "chk") for t in TABLES)):
         con.execute(f"drop table if exists {name}")
-
-
-def ingest_landing(settings: Settings, now: dt.datetime | None = None) -> list[Outcome]:
-    return Ingestor(settings, now).run()
