@@ -96,7 +96,8 @@ def stale(home: Path) -> list[str]:
     for folder in (home / "quarantine").iterdir():
         names = sorted(p.name for p in folder.iterdir())
         if names != ["barat", "laporan_validasi_validation_report.html",
-                     "laporan_validasi_validation_report.json"]:  # fmt: skip
+                     "laporan_validasi_validation_report.json",
+                     "laporan_validasi_validation_report.rejects.csv"]:  # fmt: skip
             left.append(f"{folder}: {names}")
     return left
 

@@ -254,6 +254,36 @@ def test_the_report_puts_root_causes_first_tells_masked_values_apart_and_speaks_
     assert outcome.submission_id[:12] in page and outcome.submission_id not in page
 
 
+def test_a_quarantined_kabupatens_report_stays_small_grouped_with_the_full_list_as_csv(
+    settings, ingest
+):
+    data = register(households=400)
+    for row in data["keluarga"][:200] + data["keluarga"][201:]:
+        row["kode_desa"] = "64.74.02.9999"  # all households but one: a systematic fault
+    write_submission(settings.landing, "s", data)
+    [outcome] = ingest()
+    assert outcome.status == "quarantined"
+    report_json = Path(outcome.report_path)
+    report = json.loads(report_json.read_text(encoding="utf-8"))
+    assert report["rejects_total"] == 399 + 798 + 399  # households, their members and receipts
+    groups = {(g["table"], g["column"], g["reason_code"]): g for g in report["reject_groups"]}
+    assert list(groups) == [
+        ("keluarga", "kode_desa", "DESA_UNKNOWN"),
+        ("anggota", "no_kk", "ORPHAN"),
+        ("bantuan", "no_kk", "ORPHAN"),
+    ]  # root causes first
+    assert groups[("keluarga", "kode_desa", "DESA_UNKNOWN")]["ranges"] == ["2–201", "203–401"]
+    assert groups[("anggota", "no_kk", "ORPHAN")]["rows"] == 798
+    listing = report_json.with_name(report["rejects_file"])
+    assert len(listing.read_text(encoding="utf-8").splitlines()) == 1 + 1596
+    page = report_json.with_suffix(".html").read_text(encoding="utf-8")
+    assert "2–201, 203–401" in page and report["rejects_file"] in page
+    for path in (report_json, report_json.with_suffix(".html")):
+        assert path.stat().st_size < 300_000, path  # small, whatever the size of the register
+    [kept] = settings.quarantine.iterdir()
+    assert (kept / "laporan_validasi_validation_report.rejects.csv").exists()
+
+
 def test_quarantined_files_stay_untouched_beside_a_bilingual_report(settings, ingest):
     folder = write_submission(settings.landing, "s", register(), manifest(unit="64.05"))
     originals = {p.name: p.read_bytes() for p in folder.iterdir()}

@@ -7,7 +7,6 @@ import html
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import duckdb
@@ -26,7 +25,9 @@ STATUS_WORDS = {
         "QUARANTINED (the whole submission is held)",
     ),
 }
-HTML_ROW_LIMIT = 5000
+# rejected cells listed one by one in the report (page and JSON); all of them are in the CSV
+LISTED_ROWS = 200
+RANGE_LIMIT = 20  # line ranges shown per group
 
 
 # Every rejected cell as the operator reads it: root causes first (keluarga, then anggota and
@@ -52,6 +53,41 @@ REJECTS_SQL = """
 """
 
 
+# Rejected cells grouped by table, column and reason, with their lines as ranges ("4–10, 12"),
+# the first masked values, and for ORPHANs the keluarga lines behind them; in the order above.
+GROUPS_SQL = f"""
+    with listed as (select * from ({REJECTS_SQL})),
+    islands as (
+        select "table", "column", reason_code, line,
+               line - row_number() over (partition by "table", "column", reason_code
+                                         order by line) as island
+        from listed
+    ),
+    ranges as (
+        select "table", "column", reason_code, island, min(line) as first_line,
+               max(line) as last_line
+        from islands group by all
+    ),
+    lines as (
+        select "table", "column", reason_code, min(first_line) as first_line,
+               list(case when first_line = last_line then first_line::varchar
+                         else first_line || '–' || last_line end order by first_line) as ranges
+        from ranges group by all
+    ),
+    details as (
+        select "table", "column", reason_code, count(*) as rows,
+               list(value order by line)[1:3] as examples,
+               list(distinct caused_by_keluarga_line order by caused_by_keluarga_line)
+                   filter (where caused_by_keluarga_line is not null) as caused_by_keluarga_lines,
+               any_value(message_id) as message_id, any_value(message_en) as message_en
+        from listed group by all
+    )
+    select d.*, l.ranges from details d join lines l using ("table", "column", reason_code)
+    order by case d."table" when 'keluarga' then 1 when 'anggota' then 2 else 3 end,
+             d.reason_code = 'ORPHAN', l.first_line, d."column"
+"""
+
+
 def tag_rejects(con: duckdb.DuckDBPyConnection, tag_sql: str, params: dict) -> None:
     """Give each personal value of the temp table ``rejects`` its tag: the first 4 hexadecimal
     characters of its pseudonym (``tag_sql``, an expression of ``value`` with ``params``)."""
@@ -71,16 +107,20 @@ def install_reasons(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def reject_summary(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, int], list[dict]]:
-    """From the temp table ``rejects``: the count per reason and the first rows for the HTML page."""
+def reject_summary(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, int], list[dict], list[dict]]:
+    """From the temp table ``rejects``: the count per reason, the groups, and the first rows."""
     by_reason = dict(
         con.execute(
             "select reason_code, count(*) from rejects group by all order by reason_code"
         ).fetchall()
     )
-    cursor = con.execute(f"{REJECTS_SQL} limit {HTML_ROW_LIMIT}")
+    return by_reason, _dicts(con, GROUPS_SQL), _dicts(con, f"{REJECTS_SQL} limit {LISTED_ROWS}")
+
+
+def _dicts(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict]:
+    cursor = con.execute(sql)
     names = [d[0] for d in cursor.description]
-    return by_reason, [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def report_path(reports: Path, sub: Submission) -> Path:
@@ -99,7 +139,7 @@ def write_submission_report(
     ``tags``: the SQL and parameters of the pseudonym that tags masked values."""
     if sub.counts and tags:
         tag_rejects(con, *tags)
-    by_reason, first_rejects = reject_summary(con) if sub.counts else ({}, [])
+    by_reason, groups, first_rejects = reject_summary(con) if sub.counts else ({}, [], [])
     manifest = sub.manifest
     report = build_report(
         submission_id=sub.submission_id,
@@ -119,6 +159,7 @@ def write_submission_report(
         files=[{k: f[k] for k in ("path", "sha256", "size")} for f in sub.received.files],
         tables=sub.counts,
         rejects_by_reason=by_reason,
+        reject_groups=groups,
     )
     path = report_path(reports, sub)
     return write_report(report, path.parent, sub.label, con if sub.counts else None, first_rejects)
@@ -143,31 +184,21 @@ def write_report(
     con: duckdb.DuckDBPyConnection | None = None,
     first_rejects: list[dict] = (),
 ) -> Path:
-    """``<stem>.json`` and ``<stem>.html`` in ``folder``.
-
-    The JSON's ``rejects`` is every rejected cell of the temp table ``rejects`` on ``con``
-    (none without it), written by DuckDB and joined to the rest of the report; the HTML page,
-    the readable form, shows ``first_rejects``.
-    """
+    """``<stem>.json`` and ``<stem>.html`` in ``folder``, and with rejected cells
+    ``<stem>.rejects.csv``: every one of them (the temp table ``rejects`` on ``con``), written by
+    DuckDB. The JSON and the page stay small: groups, and the first cells one by one."""
     folder.mkdir(parents=True, exist_ok=True)
-    json_path = folder / f"{stem}.json"
-    head = json.dumps(report, ensure_ascii=False, default=str)
-    with tempfile.TemporaryDirectory(dir=folder) as tmp:
-        listing = Path(tmp) / "rejects.json"
-        if con is None:
-            listing.write_text("[]")
-        else:
-            target = str(listing).replace("'", "''")
-            con.execute(f"copy ({REJECTS_SQL}) to '{target}' (format json, array true)")
-        # bytes as DuckDB wrote them (UTF-8): decoding and encoding 240 MB of a quarantined
-        # kabupaten's rejects again took 0.5 s
-        with open(json_path, "wb") as out, open(listing, "rb") as part:
-            out.write((head[:-1] + ', "rejects": ').encode())  # head is an object: {...}
-            shutil.copyfileobj(part, out, 1 << 20)
-            out.write(b"}")
     total = sum(report["rejects_by_reason"].values())
+    report = {**report, "rejects_total": total, "rejects": list(first_rejects)[:LISTED_ROWS]}
+    if con is not None:
+        listing = folder / f"{stem}.rejects.csv"
+        target = str(listing).replace("'", "''")
+        con.execute(f"copy ({REJECTS_SQL}) to '{target}' (header, delimiter ',')")
+        report["rejects_file"] = listing.name
+    json_path = folder / f"{stem}.json"
+    json_path.write_text(json.dumps(report, ensure_ascii=False, default=str), encoding="utf-8")
     (folder / f"{stem}.html").write_text(
-        render_html(report, list(first_rejects), total), encoding="utf-8"
+        render_html(report, report["rejects"][:LISTED_ROWS], total), encoding="utf-8"
     )
     return json_path
 
@@ -175,10 +206,13 @@ def write_report(
 def copy_report(json_path: Path, folder: Path, stem: str) -> Path:
     """The same report under another name (beside a quarantined submission's files): a second
     link to the same file where the file system allows (a report is never changed once
-    written, and a quarantined kabupaten's is 240 MB), else a copy."""
+    written, and a quarantined kabupaten's list of rejects is hundreds of MB), else a copy."""
     folder.mkdir(parents=True, exist_ok=True)
-    for suffix in (".json", ".html"):
-        source, target = json_path.with_suffix(suffix), folder / f"{stem}{suffix}"
+    for suffix in (".json", ".html", ".rejects.csv"):
+        source = json_path.with_name(json_path.stem + suffix)
+        target = folder / f"{stem}{suffix}"
+        if not source.exists():
+            continue
         target.unlink(missing_ok=True)
         try:
             os.link(source, target)
@@ -289,12 +323,39 @@ def render_html(report: dict, rejects: list[dict], total: int) -> str:
             )
         parts.append("</table>")
         parts.append(
-            "<h3>Baris ditolak / Rejected rows</h3><p><small>Baris 1 = header. Data pribadi "
-            "disamarkan. / Line 1 is the header. Personal data is masked.</small></p><table>"
+            "<h3>Penolakan per kolom / Rejections by column</h3><p><small>Baris 1 = header. "
+            "Data pribadi disamarkan; tanda #xxxx membedakan nilai yang berbeda. / Line 1 is the "
+            "header. Personal data is masked; the #xxxx tag tells different values apart."
+            "</small></p><table><tr><th>tabel</th><th>kolom / column</th><th>alasan / reason"
+            "</th><th>jumlah / rows</th><th>baris / lines</th><th>contoh / examples</th></tr>"
+        )
+        for group in report.get("reject_groups") or []:
+            ranges = list(group["ranges"])
+            lines = ", ".join(ranges[:RANGE_LIMIT])
+            if len(ranges) > RANGE_LIMIT:
+                lines += f" … (+{len(ranges) - RANGE_LIMIT})"
+            caused = group.get("caused_by_keluarga_lines") or []
+            cause = ""
+            if caused:
+                shown = ", ".join(str(n) for n in caused[:RANGE_LIMIT])
+                cause = (
+                    f"<br>Penyebab: keluarga baris {_e(shown)}. <small>Caused by keluarga "
+                    f"line(s) {_e(shown)}.</small>"
+                )
+            examples = ", ".join("" if v is None else str(v) for v in group["examples"])
+            parts.append(
+                f"<tr><td>{_e(group['table'])}</td><td>{_e(group['column'])}</td>"
+                f"<td><b>{_e(group['reason_code'])}</b> {_e(group['message_id'])}<br><small>"
+                f"{_e(group['message_en'])}</small>{cause}</td><td>{group['rows']}</td>"
+                f"<td>{_e(lines)}</td><td><code>{_e(examples)}</code></td></tr>"
+            )
+        parts.append("</table>")
+        parts.append(
+            "<h3>Baris ditolak / Rejected rows</h3><table>"
             "<tr><th>tabel</th><th>baris / line</th><th>kolom / column</th><th>nilai / value</th>"
             "<th>alasan / reason</th></tr>"
         )
-        for row in rejects[:HTML_ROW_LIMIT]:
+        for row in rejects[:LISTED_ROWS]:
             parts.append(
                 f"<tr><td>{_e(row['table'])}</td><td>{row['line']}</td><td>{_e(row['column'])}</td>"
                 f"<td><code>{_e(row['value'])}</code></td><td><b>{_e(row['reason_code'])}</b> "
@@ -303,9 +364,11 @@ def render_html(report: dict, rejects: list[dict], total: int) -> str:
             )
         parts.append("</table>")
         if total > len(rejects):
+            listing = report.get("rejects_file") or "CSV"
             parts.append(
-                f"<p>{total - len(rejects)} baris lagi ada di berkas JSON. / "
-                f"{total - len(rejects)} more rows are in the JSON file.</p>"
+                f"<p>{total - len(rejects)} sel lagi ada di <code>{_e(listing)}</code> (daftar "
+                f"lengkap). / {total - len(rejects)} more cells are in <code>{_e(listing)}</code> "
+                "(the complete list).</p>"
             )
     parts.append("</body></html>")
     return "\n".join(parts)
