@@ -83,3 +83,11 @@ def test_importing_the_code_location_reads_nothing_and_a_missing_manifest_is_a_c
     assert done.returncode == 0, done.stderr[-2000:]
     assert "imported" in done.stdout
     assert "No dbt manifest" in done.stdout and "satudata prepare" in done.stdout
+
+
+def test_every_check_says_what_it_checks():
+    """dbt tests (``meta.description`` in the models' yml) and GX suites alike: the UI shows
+    each check's description instead of 'No description provided'."""
+    specs = [s for a in _graph().assets_defs for s in a.check_specs]
+    assert len(specs) > 60
+    assert [s.name for s in specs if not s.description] == []
