@@ -205,6 +205,31 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_signoff(args: argparse.Namespace) -> int:
+    """confirm / withdraw / approve / unlock: one decision of the Forum Satu Data."""
+    from .ingest.contract import WITA
+    from .signoff import SignoffError, decide
+
+    settings = Settings.from_env()
+    try:
+        decision = decide(
+            settings, args.command, args.region, args.period, args.by, args.note or args.reason
+        )
+    except SignoffError as exc:
+        print(f"Ditolak: {exc.indonesian}\nRefused: {exc.english}", file=sys.stderr)
+        return 2
+    print(f"Recorded {decision.action} of {decision.region_code} {decision.period} by "
+          f"{decision.decided_by} at {decision.decided_at.astimezone(WITA):%Y-%m-%d %H:%M} WITA "
+          f"(decision {decision.decision_id[:12]}).")  # fmt: skip
+    if decision.figures_digest:
+        print(f"  figures {decision.figures_digest[:16]}… of publication {decision.publication_id}")
+    if decision.submission_ids:
+        print(f"  submissions: {', '.join(s[:12] for s in decision.submission_ids)}")
+    print("The published warehouse shows it from the next run (satudata run, or the nightly "
+          "schedule).")  # fmt: skip
+    return 0
+
+
 def cmd_rollback(args: argparse.Namespace) -> int:
     from .publish import rollback
 
@@ -247,6 +272,27 @@ def main(argv: list[str] | None = None) -> int:
         "prepare", parents=[common], help="parse the dbt project (writes its manifest)"
     )
     prepare.set_defaults(func=cmd_prepare)
+    for name, what, reason in (
+        ("confirm", "a unit's operator confirms its submission for a period (validasi selesai)", False),
+        ("withdraw", "take a unit's confirmation back, with a reason", True),
+        ("approve", "the walidata approves a regency's or the province's figures and locks them", False),
+        ("unlock", "the walidata lifts an approval, with a reason: pending revisions go through", True),
+    ):  # fmt: skip
+        decision = sub.add_parser(name, parents=[common], help=what, description=what)
+        decision.add_argument(
+            "region",
+            help="the submitting unit (confirm, withdraw) or the region (approve, unlock), "
+            "e.g. 64.74.01 or 64.74",
+        )
+        decision.add_argument("period", help="YYYY-MM")
+        decision.add_argument("--by", required=True, help="who decides: name and office")
+        if reason:
+            decision.add_argument("--reason", required=True, help="why (recorded, published)")
+            decision.set_defaults(note=None)
+        else:
+            decision.add_argument("--note", help="a note, recorded with the decision")
+            decision.set_defaults(reason=None)
+        decision.set_defaults(func=cmd_signoff)
     status = sub.add_parser("status", parents=[common], help="what was received and published")
     status.set_defaults(func=cmd_status)
     args = parser.parse_args(argv)

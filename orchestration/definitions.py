@@ -10,10 +10,10 @@ import dagster as dg
 from .assets import ingestion, publication
 from .assets.warehouse import warehouse_assets
 from .checks.quality_gate import great_expectations_checks
-from .jobs import ingest_job, nightly_job
+from .jobs import ingest_job, nightly_job, signoff_job
 from .resources import SatudataResource, dbt_resource
 from .schedules import nightly_schedule
-from .sensors import email_on_run_failure, landing_sensor
+from .sensors import email_on_run_failure, landing_sensor, publish_after_signoff
 
 
 @dg.definitions
@@ -24,8 +24,8 @@ def defs() -> dg.Definitions:
             warehouse_assets(),
         ],
         asset_checks=[great_expectations_checks()],
-        jobs=[ingest_job, nightly_job],
+        jobs=[ingest_job, nightly_job, signoff_job],
         schedules=[nightly_schedule],
-        sensors=[landing_sensor, email_on_run_failure],
+        sensors=[landing_sensor, email_on_run_failure, publish_after_signoff],
         resources={"satudata": SatudataResource(), "dbt": dbt_resource()},
     )

@@ -21,7 +21,8 @@ import duckdb
 
 from .settings import DBT_PROJECT_DIR, Settings
 
-# The published contract (shared/contracts/published.md), plus fct_reconciliation.
+# The published contract (shared/contracts/published.md), plus fct_reconciliation and the
+# Forum Satu Data's tables (fct_pending_revisions, fct_signoff_log).
 PUBLISHED_TABLES = {
     "dim_region": "region_code",
     "fct_poverty": "period, level, region_code",
@@ -30,6 +31,8 @@ PUBLISHED_TABLES = {
     "fct_submission_status": "period, unit_code, status, submitted_at",
     "fct_data_quality": "period, level, region_code, issue",
     "fct_reconciliation": "period, level, region_code",
+    "fct_pending_revisions": "period, level, region_code, measure",
+    "fct_signoff_log": "decided_at",
 }
 KEEP_DEFAULT = 5
 LOG_DDL = """

@@ -1,4 +1,5 @@
-"""The landing sensor: a run of the ingestion job whenever a submission is ready."""
+"""Sensors: the landing sensor (a run of the ingestion job whenever a submission is ready),
+failure e-mails, and a nightly run after a sign-off decision."""
 
 import os
 
@@ -6,7 +7,7 @@ import dagster as dg
 
 from .alerts import AlertSettings, failure_message, send
 from .ingest.landing import discover, pending_fingerprint
-from .jobs import ingest_job, nightly_job
+from .jobs import ingest_job, nightly_job, signoff_job
 from .runs import describe
 from .settings import Settings
 
@@ -44,3 +45,15 @@ def email_on_run_failure(context: dg.RunFailureSensorContext):
     ui_url = os.environ.get("SATUDATA_UI_URL")
     send(settings, failure_message(settings, run.job_name, run.run_id, summary, ui_url))
     return None
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[signoff_job],
+    request_job=nightly_job,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="After a sign-off decision taken in the UI, runs the nightly job so that the "
+    "published warehouse shows it (approval status, released revisions, the sign-off log).",
+)
+def publish_after_signoff(context: dg.RunStatusSensorContext):
+    return dg.RunRequest(run_key=context.dagster_run.run_id)

@@ -8,6 +8,7 @@ import duckdb
 from ..ingest.store import build_lock
 from ..publish import PUBLISHED_TABLES, publish
 from ..resources import SatudataResource
+from ..review import write_review_pages
 
 
 def _check_counts(context: dg.AssetExecutionContext) -> tuple[int, int]:
@@ -99,3 +100,45 @@ def published_warehouse(
             **p0_latest,
         }
     )
+
+
+@dg.asset(
+    key=["publication", "review_pages"],
+    deps=[published_warehouse],
+    group_name="publication",
+    owners=["team:data-engineering"],
+    kinds={"html"},
+    description="The Forum Satu Data's review pages (reports/review/<period>/<region>.html): per "
+    "submitting unit, regency and the province, the published figures with their approval "
+    "status, each unit's confirmation, sudden changes from the previous period and what pending "
+    "revisions would change. Read before satudata confirm / approve.",
+)
+def review_pages(satudata: SatudataResource) -> dg.MaterializeResult:
+    settings = satudata.settings()
+    folder = write_review_pages(settings, settings.published_db)
+    pages = sorted(folder.glob("*/*.html"))
+    flagged = _flagged(settings)
+    return dg.MaterializeResult(
+        metadata={
+            "folder": dg.MetadataValue.path(str(folder)),
+            "pages": len(pages),
+            "sudden_changes": len(flagged),
+            "flagged": dg.MetadataValue.md(
+                "\n".join(f"- {line}" for line in flagged) or "No sudden change."
+            ),
+        }
+    )
+
+
+def _flagged(settings) -> list[str]:
+    con = duckdb.connect(str(settings.published_db), read_only=True)
+    try:
+        rows = con.execute(
+            "select region_code, period, issue, change, threshold from fct_data_quality "
+            "where issue like 'sudden_change_%' and affected_rows > 0 and level <> 'village' "
+            "order by period, region_code, issue"
+        ).fetchall()
+    finally:
+        con.close()
+    return [f"{code} {period} {issue}: {change:+.1f} (threshold {limit:g})"
+            for code, period, issue, change, limit in rows]  # fmt: skip

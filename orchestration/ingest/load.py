@@ -110,28 +110,74 @@ def checked_key(con: duckdb.DuckDBPyConnection, settings: Settings) -> bytes:
     return key
 
 
+# A region's approval covers every unit whose code is the region's or below it (dotted codes).
+COVERS_SQL = "(? = region_code or starts_with(?, region_code || '.'))"
+
+
+def lock_of(
+    con: duckdb.DuckDBPyConnection, unit_code: str, period: str, besides: str = ""
+) -> tuple | None:
+    """(region, approved by, approved at) of an approval in force that locks the unit's
+    period (the most specific region; not the region ``besides``), or None."""
+    return con.execute(
+        "select region_code, decided_by, decided_at from raw.signoffs_in_force "
+        f"where action = 'approve' and period = ? and {COVERS_SQL} and region_code <> ? "
+        "order by length(region_code) desc limit 1",
+        [period, unit_code, unit_code, besides],
+    ).fetchone()
+
+
 def decide(
     con: duckdb.DuckDBPyConnection, manifest: Manifest
-) -> tuple[str, str | None, str | None]:
-    """(status, the submission it supersedes, the submission that supersedes it): the newest
-    ``dikirim_pada`` counts for its unit and period; on a tie, the one received first."""
+) -> tuple[str, str | None, str | None, tuple | None]:
+    """(status, the submission it supersedes, the submission that supersedes it, the lock that
+    holds it): the newest ``dikirim_pada`` counts for its unit and period; on a tie, the one
+    received first. A newer one for an approved (locked) period is held as ``pending`` (one per
+    unit and period: a newer pending one supersedes an older) until the period is unlocked
+    (``release_pending``)."""
     current = con.execute(
-        "select submission_id, submitted_at from raw.submissions "
-        "where unit_code = ? and period = ? and status = 'accepted'",
+        "select submission_id, submitted_at, status from raw.submissions "
+        "where unit_code = ? and period = ? and status in ('accepted', 'pending') "
+        "order by status = 'pending' desc limit 1",
         [manifest.unit_code, manifest.period],
     ).fetchone()
     if current is None:
-        return "accepted", None, None
-    if manifest.submitted_at > current[1]:
-        return "accepted", current[0], None
-    return "superseded", None, current[0]
+        return "accepted", None, None, None
+    if manifest.submitted_at <= current[1]:
+        return "superseded", None, current[0], None
+    lock = lock_of(con, manifest.unit_code, manifest.period)
+    if lock is not None:
+        return "pending", current[0] if current[2] == "pending" else None, None, lock
+    return "accepted", current[0], None, None
+
+
+def release_pending(con: duckdb.DuckDBPyConnection, unit_code: str, period: str) -> str | None:
+    """After an unlock: the unit's pending submission for the period (newer than the accepted
+    one, by ``decide``) becomes the one that counts, and supersedes the one accepted before.
+    Returns it, or None. The caller holds the transaction."""
+    pending = con.execute(
+        "select submission_id from raw.submissions "
+        "where unit_code = ? and period = ? and status = 'pending'",
+        [unit_code, period],
+    ).fetchone()
+    if pending is None:
+        return None
+    con.execute(
+        "update raw.submissions set status = 'superseded', superseded_by = ? "
+        "where unit_code = ? and period = ? and status = 'accepted'",
+        [pending[0], unit_code, period],
+    )
+    con.execute(
+        "update raw.submissions set status = 'accepted' where submission_id = ?", [pending[0]]
+    )
+    return pending[0]
 
 
 def record(
     con: duckdb.DuckDBPyConnection, sub: Submission, pseudo: Pseudonymiser, report_path: str
 ) -> None:
     """Write the submission's outcome to the build file, all of it or nothing."""
-    accepted = sub.status != "quarantined"
+    accepted = sub.status != "quarantined"  # (superseded and pending rows are kept too)
     count = {t: sub.counts.get(t, {}) for t in TABLES}
     register = {
         "submission_id": sub.submission_id,

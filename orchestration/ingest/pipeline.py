@@ -10,7 +10,8 @@ For each entry, top to bottom (each step in the module of its stage):
 3. ``contract.parse_manifest``: the manifest's rules;
 4. ``read.read_tables``: the three tables as text, in DuckDB;
 5. ``validate.validate``: every row judged; too many rejects quarantine the submission;
-6. ``load.decide``: accepted, superseded or quarantined;
+6. ``load.decide``: accepted, superseded, pending (its period is approved and locked) or
+   quarantined;
 7. ``report.write_submission_report``: the operator's bilingual report;
 8. ``load.record``: written to the build file in one transaction (accepted rows
    pseudonymised);
@@ -53,7 +54,7 @@ QUARANTINE_REPORT = "laporan_validasi_validation_report"
 class Outcome:
     submission_id: str
     landing_name: str
-    status: str  # accepted | superseded | quarantined | duplicate
+    status: str  # accepted | superseded | pending | quarantined | duplicate
     unit_code: str | None = None
     period: str | None = None
     reason_code: str | None = None
@@ -266,7 +267,7 @@ class Ingestor:
         if sub.quarantine:
             sub.status = "quarantined"
         else:
-            sub.status, sub.replaces, sub.replaced_by = load.decide(con, sub.manifest)
+            sub.status, sub.replaces, sub.replaced_by, sub.held_by = load.decide(con, sub.manifest)
         unit_name = self.units.get(sub.unit_code or "")
         tags = (self.pseudo.hex_sql("value"), self.pseudo.params)
         report = write_submission_report(con, sub, self.settings.reports, unit_name, tags)

@@ -20,6 +20,10 @@ STATUS_WORDS = {
         "DIGANTIKAN (ada kiriman yang lebih baru)",
         "SUPERSEDED (a newer submission exists)",
     ),
+    "pending": (
+        "DITUNDA (periode ini sudah disetujui dan dikunci)",
+        "PENDING (this period is approved and locked)",
+    ),
     "quarantined": (
         "DIKARANTINA (seluruh kiriman ditahan)",
         "QUARANTINED (the whole submission is held)",
@@ -156,6 +160,14 @@ def write_submission_report(
         reason_code=sub.quarantine.cause if sub.quarantine else None,
         detail=sub.quarantine.detail if sub.quarantine else None,
         superseded_by=sub.replaced_by,
+        held_by={
+            "region_code": sub.held_by[0],
+            "approved_by": sub.held_by[1],
+            "approved_at": sub.held_by[2].astimezone(WITA).isoformat(timespec="minutes"),
+            "review_report": f"review/{sub.period}/{sub.unit_code}.html",
+        }
+        if sub.held_by
+        else None,
         files=[{k: f[k] for k in ("path", "sha256", "size")} for f in sub.received.files],
         tables=sub.counts,
         rejects_by_reason=by_reason,
@@ -257,6 +269,7 @@ def render_html(report: dict, rejects: list[dict], total: int) -> str:
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}"
         ".accepted{color:#176b1a}.quarantined{color:#b00020}.superseded{color:#8a6d00}"
+        ".pending{color:#8a4b00}"
         "small{color:#555}</style></head><body>",
         f"<h1>{_e(title)}</h1>",
         f"<h2 class='{_e(report['status'])}'>{_e(report['status_id'])}<br>"
@@ -293,6 +306,20 @@ def render_html(report: dict, rejects: list[dict], total: int) -> str:
             "baru.<br><small>Fix the cause above and send the whole submission again with a new "
             "dikirim_pada.</small></p>",
         ]
+    if report.get("held_by"):
+        held = report["held_by"]
+        parts.append(
+            f"<p class='pending'>Periode {_e(report['period'])} untuk wilayah "
+            f"<b>{_e(held['region_code'])}</b> sudah disetujui oleh {_e(held['approved_by'])} "
+            f"({_e(held['approved_at'])}) dan dikunci. Kiriman ini sudah divalidasi dan diarsipkan, "
+            "tetapi tidak mengubah angka yang dipublikasikan sampai walidata membuka kunci dengan "
+            "alasan (<code>satudata unlock</code>). Apa yang akan berubah, angka demi angka: "
+            f"<code>reports/{_e(held['review_report'])}</code> setelah proses berikutnya.<br><small>"
+            f"The period is approved for <b>{_e(held['region_code'])}</b> and locked. This "
+            "submission is validated and archived but changes no published figure until the "
+            "walidata unlocks the period with a reason. What it would change, figure by figure: "
+            f"<code>reports/{_e(held['review_report'])}</code> after the next run.</small></p>"
+        )
     if report.get("superseded_by"):
         parts.append(
             f"<p>Digantikan oleh / superseded by <code>{_e(report['superseded_by'])}</code></p>"

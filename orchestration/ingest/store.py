@@ -23,7 +23,7 @@ create table if not exists raw.submissions (
     period varchar,                      -- YYYY-MM
     submitted_at timestamptz,            -- dikirim_pada
     received_at timestamptz,
-    status varchar not null,             -- accepted | superseded | quarantined
+    status varchar not null,             -- accepted | superseded | quarantined | pending
     reason_code varchar,                 -- quarantine cause
     reason varchar,
     superseded_by varchar,
@@ -69,6 +69,33 @@ create table if not exists raw.receipts (
 create table if not exists raw.pseudonym_key (
     fingerprint varchar not null         -- HMAC of a fixed text with the key: which key, not the key
 );
+-- The Forum Satu Data's decisions (orchestration/signoff.py): append-only, each decision's id
+-- a SHA-256 over its fields and the previous decision's id, so a changed or removed row shows.
+create table if not exists raw.signoffs (
+    decision_id varchar primary key,
+    previous_id varchar,                 -- the decision before it (null for the first)
+    decided_at timestamptz not null,
+    action varchar not null,             -- confirm | withdraw (a unit) | approve | unlock (a region)
+    region_code varchar not null,        -- the submitting unit, or the region approved
+    period varchar not null,             -- YYYY-MM
+    decided_by varchar not null,         -- the official who decided (name and office)
+    note varchar,                        -- the reason, required to withdraw or unlock
+    publication_id varchar,              -- the publication whose figures were looked at
+    submission_ids varchar[],            -- confirmed/approved submissions; released by an unlock
+    figures_digest varchar               -- SHA-256 of the published figures confirmed/approved
+);
+-- In force: the last confirm-or-withdraw of each unit and period that is a confirm, the last
+-- approve-or-unlock of each region and period that is an approve. Read by the sign-off module
+-- and by the warehouse (a dbt source): the rule is here once.
+create or replace view raw.signoffs_in_force as
+select * exclude (latest) from (
+    select *, row_number() over (
+        partition by region_code, period, action in ('confirm', 'withdraw')
+        order by decided_at desc, decision_id
+    ) as latest
+    from raw.signoffs
+)
+where latest = 1 and action in ('confirm', 'approve');
 create table if not exists raw.rejects (
     submission_id varchar not null,
     table_name varchar not null,

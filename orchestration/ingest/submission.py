@@ -17,9 +17,10 @@ class Submission:
     sources: dict = field(default_factory=dict)  # table -> read.SourceTable
     counts: dict = field(default_factory=dict)  # table -> rows, accepted, rejected, file, ...
     quarantine: QuarantineError | None = None
-    status: str = ""  # accepted | superseded | quarantined (decided in load.decide)
+    status: str = ""  # accepted | superseded | pending | quarantined (decided in load.decide)
     replaces: str | None = None  # the submission it supersedes
     replaced_by: str | None = None  # the submission that supersedes it
+    held_by: tuple | None = None  # pending: (region, approved by, approved at) of the lock
 
     @property
     def submission_id(self) -> str:

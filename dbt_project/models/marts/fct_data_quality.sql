@@ -80,6 +80,73 @@ found as (
 
 -- rows counted per village, then per region: each row lies in exactly one village, so a
 -- region's count is the count of its rows
+{%- set thresholds = sudden_change_thresholds() %}
+
+-- figures of each region against its previous period with figures, where every expected unit
+-- reported in both (otherwise the change is the missing units', which reporting_units shows)
+figures as (
+    select
+        poverty.region_code,
+        poverty.level,
+        poverty.period,
+        poverty.households,
+        poverty.reporting_units = poverty.expected_units as is_complete,
+        poverty.households::double as households_value,
+        poverty.population::double as population_value,
+        poverty.poverty_rate::double as poverty_rate_value,
+        coalesce(coverage.recipient_households, 0)::double as recipient_households_value
+    from {{ ref('fct_poverty') }} as poverty
+    left join {{ ref('fct_program_coverage') }} as coverage
+        on poverty.region_code = coverage.region_code
+        and poverty.level = coverage.level
+        and poverty.period = coverage.period
+        and coverage.program_code = 'ANY'
+),
+
+changes as (
+    select
+        region_code,
+        level,
+        period,
+        households,
+        measure,
+        current_value,
+        is_complete and lag(is_complete) over previous as is_comparable,
+        lag(period) over previous as previous_period,
+        lag(current_value) over previous as previous_value
+    from (
+        unpivot figures
+        on households_value as households, population_value as population,
+            poverty_rate_value as poverty_rate, recipient_households_value as recipient_households
+        into name measure value current_value
+    )
+    window previous as (partition by region_code, level, measure order by period)
+),
+
+sudden as (
+    select
+        region_code,
+        level,
+        period,
+        'sudden_change_' || measure as issue,
+        case when is_comparable then previous_period end as previous_period,
+        case when is_comparable then previous_value end as previous_value,
+        current_value,
+        case measure
+            {%- for measure in thresholds if measure != 'poverty_rate' %}
+            when '{{ measure }}' then {{ pct('current_value - previous_value', 'previous_value') }}
+            {%- endfor %}
+            else current_value - previous_value
+        end * case when is_comparable then 1 end as change,
+        case measure
+            {%- for measure, threshold in thresholds.items() %}
+            when '{{ measure }}' then {{ threshold }}
+            {%- endfor %}
+        end as threshold,
+        households
+    from changes
+),
+
 per_region as (
     select bridge.region_code, bridge.level, found.period, found.issue,
         sum(found.affected_rows) as affected_rows
@@ -93,7 +160,12 @@ select
     regions_periods.level,
     regions_periods.period,
     issues.issue,
-    coalesce(per_region.affected_rows, 0)::bigint as affected_rows
+    coalesce(per_region.affected_rows, 0)::bigint as affected_rows,
+    null::varchar as previous_period,
+    null::double as previous_value,
+    null::double as current_value,
+    null::double as change,
+    null::double as threshold
 from regions_periods
 cross join issues
 left join per_region
@@ -101,3 +173,17 @@ left join per_region
     and regions_periods.level = per_region.level
     and regions_periods.period = per_region.period
     and issues.issue = per_region.issue
+union all
+select
+    region_code,
+    level,
+    period,
+    issue,
+    -- a flagged change concerns every household row of the region in the period
+    (case when abs(change) > threshold then households else 0 end)::bigint as affected_rows,
+    previous_period::varchar as previous_period,
+    previous_value::double as previous_value,
+    current_value::double as current_value,
+    change::double as change,
+    threshold::double as threshold
+from sudden

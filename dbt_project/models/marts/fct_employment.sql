@@ -58,7 +58,8 @@ select
     coalesce(counted.unemployed, 0)::bigint as unemployed,
     {{ pct('counted.unemployed', 'counted.employed + counted.unemployed') }}::double as unemployment_rate,
     {{ pct('counted.employed + counted.unemployed', 'counted.working_age_population') }}::double
-        as participation_rate
+        as participation_rate,
+    {{ approval_columns('approved') }}
 from regions_periods
 cross join statuses
 left join counted
@@ -66,3 +67,6 @@ left join counted
     and regions_periods.level = counted.level
     and regions_periods.period = counted.period
     and statuses.poverty_status = counted.poverty_status
+left join {{ ref('int_regions_approved') }} as approved
+    on regions_periods.region_code = approved.region_code
+    and regions_periods.period = approved.period

@@ -72,10 +72,10 @@ joined as (
 )
 
 select
-    region_code,
-    level,
-    period,
-    program_code,
+    joined.region_code,
+    joined.level,
+    joined.period,
+    joined.program_code,
     recipient_households::bigint as recipient_households,
     poor_recipient_households::bigint as poor_recipient_households,
     poor_households::bigint as poor_households,
@@ -83,5 +83,9 @@ select
     {{ pct('recipient_households - poor_recipient_households', 'recipient_households') }}::double
         as inclusion_error_rate,
     (100.0 - {{ pct('poor_recipient_households', 'poor_households') }})::double as exclusion_error_rate,
-    amount_disbursed::bigint as amount_disbursed
+    joined.amount_disbursed::bigint as amount_disbursed,
+    {{ approval_columns('approved') }}
 from joined
+left join {{ ref('int_regions_approved') }} as approved
+    on joined.region_code = approved.region_code
+    and joined.period = approved.period

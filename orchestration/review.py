@@ -1,0 +1,147 @@
+"""Review pages for the Forum Satu Data, written with every publication.
+
+``reports/review/<period>/<region>.html`` for every submitting unit and every regency and the
+province with figures in the period (and an ``index.html``): the figures as published, their
+approval status, each unit's submission and confirmation, the sudden changes from the previous
+period (flagged in ``fct_data_quality``), and what pending revisions would change, figure by
+figure (``fct_pending_revisions``). The unit's operator reads its page before ``satudata
+confirm``; the walidata reads the region's before ``satudata approve``. Everything comes from
+the published file, so a page shows exactly what was published.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+
+from .pages import write
+from .settings import Settings
+
+MEASURES = {  # fct_poverty column -> (Indonesian, English, decimals, is a rate)
+    "households": ("Keluarga", "Households", 0, False),
+    "population": ("Penduduk", "Population", 0, False),
+    "poor_population": ("Penduduk miskin", "Poor population", 0, False),
+    "poverty_rate": ("P0 (persentase penduduk miskin)", "P0 (headcount rate)", 2, True),
+    "poverty_gap_index": ("P1 (indeks kedalaman)", "P1 (poverty gap index)", 3, False),
+    "poverty_severity_index": ("P2 (indeks keparahan)", "P2 (severity index)", 3, False),
+    "extreme_poverty_rate": ("Kemiskinan ekstrem", "Extreme poverty rate", 2, True),
+}
+SUDDEN = {
+    "sudden_change_households": ("Keluarga", "Households", "%"),
+    "sudden_change_population": ("Penduduk", "Population", "%"),
+    "sudden_change_poverty_rate": ("P0", "P0", "poin / points"),
+    "sudden_change_recipient_households": (
+        "Keluarga penerima bantuan",
+        "Recipient households",
+        "%",
+    ),
+}
+LEVELS = {
+    "province": "Provinsi / Province",
+    "regency": "Kabupaten/Kota / Regency",
+    "subdistrict": "Kecamatan / Subdistrict",
+}
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:
+    cursor = con.execute(sql, params or [])
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _covers(region: str) -> str:
+    return f"(unit_code = '{region}' or starts_with(unit_code, '{region}.'))"
+
+
+def write_review_pages(settings: Settings, publication: Path) -> Path:
+    """All review pages of a publication, replacing the previous ones. Returns the folder."""
+    folder = settings.reports / "review"
+    staging = settings.reports / ".review.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    con = duckdb.connect(str(publication), read_only=True)
+    try:
+        (publication_id,) = con.execute(
+            "select publication_id from publication_log order by published_at desc limit 1"
+        ).fetchone()
+        regions = _rows(
+            con,
+            """
+            select p.*, r.region_name, r.is_submitting_unit,
+                   lag(p.period) over w as previous_period
+            from fct_poverty p join dim_region r using (region_code, level)
+            where p.level in ('regency', 'province') or r.is_submitting_unit
+            window w as (partition by p.region_code, p.level order by p.period)
+            order by p.period, p.region_code
+            """,
+        )
+        index: dict[str, list[dict]] = {}
+        figures = {(r["region_code"], r["period"]): r for r in regions}
+        for region in regions:
+            code, period = region["region_code"], region["period"]
+            previous = figures.get((code, region["previous_period"]))
+            units = _rows(
+                con,
+                f"select * from fct_submission_status where period = ? and {_covers(code)} "
+                "order by unit_code, status",
+                [period],
+            )
+            counted = [u for u in units if u["status"] in ("accepted", "missing")]
+            sudden = _rows(
+                con,
+                """
+                select q.*, r.region_name from fct_data_quality q join dim_region r
+                    using (region_code, level)
+                where q.period = ? and q.issue like 'sudden_change_%' and q.affected_rows > 0
+                    and (q.region_code = ? or (starts_with(q.region_code, ? || '.')
+                         and q.level <> 'village'))
+                order by q.region_code, q.issue
+                """,
+                [period, code, code],
+            )
+            pending = sorted(
+                _rows(
+                    con,
+                    "select * from fct_pending_revisions where region_code = ? and level = ? "
+                    "and period = ?",
+                    [code, region["level"], period],
+                ),
+                key=lambda row: list(MEASURES).index(row["measure"]),
+            )
+            write(
+                staging / period / f"{code}.html",
+                "review.html.j2",
+                region=region,
+                level=LEVELS[region["level"]],
+                previous=previous,
+                measures=MEASURES,
+                units=units,
+                confirmed=sum(1 for u in counted if u["confirmed_by"]),
+                expected=len(counted),
+                sudden=[{**s, "words": SUDDEN[s["issue"]]} for s in sudden],
+                pending=pending,
+                publication_id=publication_id,
+            )
+            index.setdefault(period, []).append(
+                {**region, "sudden": len(sudden), "pending": bool(pending)}
+            )
+        for period, listed in index.items():
+            write(
+                staging / period / "index.html",
+                "review_index.html.j2",
+                period=period,
+                regions=listed,
+                levels=LEVELS,
+                publication_id=publication_id,
+            )
+    finally:
+        con.close()
+    staging.mkdir(parents=True, exist_ok=True)
+    old = settings.reports / ".review.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        folder.rename(old)
+    staging.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+    return folder

@@ -1,0 +1,326 @@
+"""The Forum Satu Data's sign-off: confirmations, approvals, withdrawals and unlocks.
+
+Two levels, as Satu Data Indonesia (and DHIS2's data approval) has them:
+
+- a submitting unit's operator (produsen data) **confirms** the submission that counts for a
+  period, after reading its published figures ("validasi selesai"); ``withdraw`` takes a
+  confirmation back, with a reason;
+- the walidata **approves** a region's figures for a period (a regency, or the province), only
+  when every submitting unit below it has confirmed the submission that is published. The
+  approval **locks** the period for those units: a later revision is still received, validated
+  and archived, but held as ``pending`` (``ingest.load.decide``) and changes no figure until
+  the walidata **unlocks** the region and period with a reason; the newest pending revision of
+  each unit then counts (``ingest.load.release_pending``) and the region is provisional again.
+
+Every decision is a row of ``raw.signoffs`` in the build file, never updated nor deleted: who,
+when, which publication, which submissions, and a SHA-256 of the published figures confirmed or
+approved. Each row's id hashes its fields and the previous row's id. What is in force is the
+view ``raw.signoffs_in_force`` (``ingest/store.py``), which the warehouse reads too.
+
+Every refusal is a ``SignoffError`` with an Indonesian and an English message; it changes
+nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+import duckdb
+
+from .ingest import load
+from .ingest.contract import PERIOD_RE, normalise_unit_code
+from .ingest.store import build_lock, connect_build, read_reference_csv, submitting_units
+from .publish import current_id
+from .settings import Settings
+
+ACTIONS = ("confirm", "withdraw", "approve", "unlock")
+APPROVABLE_LEVELS = ("kabupaten_kota", "provinsi")  # levels of the regions reference
+# the published figures a decision vouches for (their approval columns aside)
+FIGURE_TABLES = ("fct_poverty", "fct_employment", "fct_program_coverage")
+APPROVAL_COLUMNS = ("approval_status", "approved_at", "approved_by", "approved_region_code")
+
+
+class SignoffError(ValueError):
+    def __init__(self, indonesian: str, english: str):
+        super().__init__(f"{indonesian} / {english}")
+        self.indonesian, self.english = indonesian, english
+
+
+@dataclass(frozen=True)
+class Decision:
+    decision_id: str
+    previous_id: str | None
+    decided_at: dt.datetime
+    action: str
+    region_code: str
+    period: str
+    decided_by: str
+    note: str | None
+    publication_id: str | None
+    submission_ids: list[str]
+    figures_digest: str | None
+
+
+def decide(
+    settings: Settings,
+    action: str,
+    region: str,
+    period: str,
+    by: str,
+    note: str | None = None,
+    now: dt.datetime | None = None,
+) -> Decision:
+    """Check and record one decision; raise ``SignoffError`` (recording nothing) if it cannot
+    be taken."""
+    if action not in ACTIONS:
+        raise SignoffError(
+            f"tindakan tidak dikenal {action!r} (pilih {', '.join(ACTIONS)})",
+            f"unknown action {action!r} (choose {', '.join(ACTIONS)})",
+        )
+    by, note = (by or "").strip(), (note or "").strip() or None
+    if not by:
+        raise SignoffError(
+            "nama yang memutuskan wajib diisi (--by)", "the name of who decides is required (--by)"
+        )
+    if action in ("withdraw", "unlock") and not note:
+        raise SignoffError(
+            f"{action} memerlukan alasan (--reason)", f"{action} needs a reason (--reason)"
+        )
+    period = (period or "").strip()
+    if not PERIOD_RE.match(period):
+        raise SignoffError(f"periode {period!r} bukan YYYY-MM", f"period {period!r} is not YYYY-MM")
+    code = normalise_unit_code(region)
+    if action in ("confirm", "withdraw"):
+        units = submitting_units()
+        if code not in units:
+            raise SignoffError(
+                f"{region!r} bukan unit pengirim yang terdaftar",
+                f"{region!r} is not a registered submitting unit",
+            )
+    else:
+        levels = {r["kode"]: r["level"] for r in read_reference_csv("kaltim_regions.csv")}
+        if levels.get(code or "") not in APPROVABLE_LEVELS:
+            raise SignoffError(
+                f"{region!r} bukan kabupaten/kota atau provinsi: hanya wilayah itu yang disetujui",
+                f"{region!r} is not a regency or the province: only those are approved",
+            )
+    with build_lock(settings):
+        con = connect_build(settings)
+        try:
+            return _decide(con, settings, action, code, period, by, note, now)
+        finally:
+            con.close()
+
+
+def _decide(con, settings, action, code, period, by, note, now) -> Decision:
+    publication = current_id(settings)
+    submissions: list[str] = []
+    digest = None
+    lock = load.lock_of(con, code, period)
+    if action in ("confirm", "withdraw") and lock is not None:
+        raise SignoffError(
+            f"periode {period} unit {code} dikunci oleh persetujuan {lock[0]} ({lock[1]}): "
+            "buka kunci dulu (satudata unlock)",
+            f"period {period} of unit {code} is locked by the approval of {lock[0]} ({lock[1]}): "
+            "unlock it first (satudata unlock)",
+        )
+    in_force = _in_force(
+        con, code, period, "confirm" if action in ("confirm", "withdraw") else "approve"
+    )
+    if action == "confirm":
+        accepted = con.execute(
+            "select submission_id from raw.submissions "
+            "where unit_code = ? and period = ? and status = 'accepted'",
+            [code, period],
+        ).fetchone()
+        if accepted is None:
+            raise SignoffError(
+                f"unit {code} tidak punya kiriman yang diterima untuk periode {period}",
+                f"unit {code} has no accepted submission for period {period}",
+            )
+        if in_force and in_force["submission_ids"] == [accepted[0]]:
+            raise SignoffError(
+                f"unit {code} periode {period} sudah dikonfirmasi ({in_force['decided_by']})",
+                f"unit {code} period {period} is already confirmed ({in_force['decided_by']})",
+            )
+        submissions = [accepted[0]]
+        _published_submissions(settings, [code], period, {code: accepted[0]})
+        digest = figures_digest(settings, code, period)
+    elif action == "withdraw":
+        if in_force is None:
+            raise SignoffError(
+                f"unit {code} periode {period} belum dikonfirmasi: tidak ada yang ditarik",
+                f"unit {code} period {period} is not confirmed: nothing to withdraw",
+            )
+        submissions = in_force["submission_ids"]
+    elif action == "approve":
+        if in_force is not None:
+            raise SignoffError(
+                f"{code} periode {period} sudah disetujui ({in_force['decided_by']}, "
+                f"{in_force['decided_at']:%Y-%m-%d %H:%M})",
+                f"{code} period {period} is already approved ({in_force['decided_by']}, "
+                f"{in_force['decided_at']:%Y-%m-%d %H:%M})",
+            )
+        if not _has_figures(settings, code, period):
+            raise SignoffError(
+                f"tidak ada angka {code} periode {period} di publikasi saat ini",
+                f"the current publication has no figures of {code} for period {period}",
+            )
+        units = sorted(u for u in submitting_units() if u == code or u.startswith(code + "."))
+        confirmed = {
+            u: c["submission_ids"][0]
+            for u in units
+            if (c := _in_force(con, u, period, "confirm")) is not None
+        }
+        missing = [u for u in units if u not in confirmed]
+        if missing:
+            raise SignoffError(
+                f"{len(confirmed)} dari {len(units)} unit sudah konfirmasi; belum: "
+                f"{', '.join(missing)}",
+                f"{len(confirmed)} of {len(units)} units have confirmed; not yet: "
+                f"{', '.join(missing)}",
+            )
+        _published_submissions(settings, units, period, confirmed)
+        submissions = [confirmed[u] for u in units]
+        digest = figures_digest(settings, code, period)
+    else:  # unlock
+        if in_force is None:
+            raise SignoffError(
+                f"{code} periode {period} tidak dikunci (belum disetujui): tidak ada yang dibuka",
+                f"{code} period {period} is not locked (not approved): nothing to unlock",
+            )
+    return _record(con, action, code, period, by, note, publication, submissions, digest, now)
+
+
+def _record(con, action, code, period, by, note, publication, submissions, digest, now):
+    previous = con.execute(
+        "select decision_id, decided_at from raw.signoffs "
+        "order by decided_at desc, decision_id limit 1"
+    ).fetchone()
+    decided_at = now or dt.datetime.now(dt.UTC)
+    if previous is not None and decided_at <= previous[1]:  # the log's order is its time order
+        decided_at = previous[1] + dt.timedelta(microseconds=1)
+    con.execute("begin transaction")
+    try:
+        if action == "unlock":  # each unit's newest pending revision, unless another approval
+            units = sorted(u for u in submitting_units() if u == code or u.startswith(code + "."))
+            for unit in units:  # (the province's, say) still locks it
+                if load.lock_of(con, unit, period, besides=code) is None:
+                    released = load.release_pending(con, unit, period)
+                    if released:
+                        submissions.append(released)
+        fields = {
+            "previous_id": previous[0] if previous else None,
+            "decided_at": decided_at.isoformat(),
+            "action": action,
+            "region_code": code,
+            "period": period,
+            "decided_by": by,
+            "note": note,
+            "publication_id": publication,
+            "submission_ids": submissions,
+            "figures_digest": digest,
+        }
+        decision_id = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+        decision = Decision(decision_id=decision_id, **{**fields, "decided_at": decided_at})
+        con.execute(
+            "insert into raw.signoffs by name select "
+            + ", ".join(f"${k} as {k}" for k in asdict(decision)),
+            asdict(decision),
+        )
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+    return decision
+
+
+def _in_force(con: duckdb.DuckDBPyConnection, code: str, period: str, action: str) -> dict | None:
+    row = con.execute(
+        "select decided_by, decided_at, submission_ids from raw.signoffs_in_force "
+        "where region_code = ? and period = ? and action = ?",
+        [code, period, action],
+    ).fetchone()
+    return (
+        dict(zip(("decided_by", "decided_at", "submission_ids"), row, strict=True)) if row else None
+    )
+
+
+def _published_submissions(
+    settings: Settings, units: list[str], period: str, expected: dict[str, str]
+) -> None:
+    """Refuse unless the current publication was built from exactly these submissions: a
+    decision vouches for figures somebody could read."""
+    con = _published(settings)
+    try:
+        found = dict(
+            con.execute(
+                "select unit_code, submission_id from fct_submission_status "
+                "where period = ? and status = 'accepted' and list_contains(?, unit_code)",
+                [period, units],
+            ).fetchall()
+        )
+    finally:
+        con.close()
+    stale = [u for u in units if found.get(u) != expected[u]]
+    if stale:
+        raise SignoffError(
+            f"publikasi saat ini tidak memuat kiriman yang dikonfirmasi dari {', '.join(stale)}: "
+            "tunggu proses malam berikutnya (atau satudata run), periksa angkanya, lalu konfirmasi "
+            "lagi",
+            f"the current publication does not hold the confirmed submission of "
+            f"{', '.join(stale)}: wait for the next nightly run (or satudata run), check its "
+            "figures, then confirm again",
+        )
+
+
+def _has_figures(settings: Settings, region: str, period: str) -> bool:
+    con = _published(settings)
+    try:
+        return con.execute(
+            "select exists (from fct_poverty where region_code = ? and period = ?)",
+            [region, period],
+        ).fetchone()[0]
+    finally:
+        con.close()
+
+
+def _published(settings: Settings) -> duckdb.DuckDBPyConnection:
+    if not settings.published_db.exists():
+        raise SignoffError(
+            "belum ada publikasi: jalankan pipeline dulu",
+            "nothing is published yet: run the pipeline first",
+        )
+    return duckdb.connect(str(settings.published_db), read_only=True)
+
+
+def figures_digest(settings: Settings, region: str, period: str) -> str:
+    """SHA-256 of the published figures of a region and everything below it for a period: the
+    three fact tables' rows (without their approval columns), in a fixed order."""
+    con = _published(settings)
+    digest = hashlib.sha256()
+    try:
+        for table in FIGURE_TABLES:
+            columns = [
+                name
+                for (name,) in con.execute(
+                    "select column_name from information_schema.columns where table_name = ? "
+                    "order by ordinal_position",
+                    [table],
+                ).fetchall()
+                if name not in APPROVAL_COLUMNS
+            ]
+            rows = con.execute(
+                f"select {', '.join(columns)} from {table} where period = ? "
+                "and (region_code = ? or starts_with(region_code, ? || '.')) order by all",
+                [period, region, region],
+            ).fetchall()
+            digest.update(f"{table}|{'|'.join(columns)}\n".encode())
+            for row in rows:
+                digest.update(("|".join(repr(v) for v in row) + "\n").encode())
+    finally:
+        con.close()
+    return digest.hexdigest()
