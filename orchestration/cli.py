@@ -133,6 +133,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _has_column(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
+    """(A publication made before the forum's sign-off has no approval columns.)"""
+    return con.execute(
+        "select count(*) > 0 from duckdb_columns() where table_name = ? and column_name = ?",
+        [table, column],
+    ).fetchone()[0]
+
+
 def _print_publication(settings: Settings) -> None:
     from .publish import current_id
 
@@ -144,10 +152,12 @@ def _print_publication(settings: Settings) -> None:
         published_at, periods = con.execute(
             "select published_at, periods from publication_log order by published_at desc limit 1"
         ).fetchone()
+        signed_off = _has_column(con, "fct_poverty", "approval_status")
         rows = con.execute(
-            """
+            f"""
             select p.region_code, r.region_name, p.period, p.households, p.population, p.poverty_rate,
-                   p.reporting_units, p.expected_units
+                   p.reporting_units, p.expected_units,
+                   {"p.approval_status" if signed_off else "'provisional'"} as approval
             from fct_poverty p join dim_region r using (region_code)
             where p.level in ('regency', 'province') and p.period = (select max(period) from fct_poverty)
             order by p.region_code
@@ -159,10 +169,12 @@ def _print_publication(settings: Settings) -> None:
     print(f"\nPublished {current_id(settings)} at {published_at:%Y-%m-%d %H:%M %Z} "
           f"({age.total_seconds() / 3600:.1f} h ago), periods {periods}:")  # fmt: skip
     print(
-        f"{'region':<7} {'name':<30} {'period':<8} {'households':>10} {'population':>10} {'P0 %':>6} units"
+        f"{'region':<7} {'name':<30} {'period':<8} {'households':>10} {'population':>10} {'P0 %':>6}"
+        " units  status"
     )
-    for code, name, period, hh, pop, p0, rep, exp in rows:
-        print(f"{code:<7} {name[:30]:<30} {period:<8} {hh:>10} {pop:>10} {p0:>6.2f} {rep}/{exp}")
+    for code, name, period, hh, pop, p0, rep, exp, approval in rows:
+        print(f"{code:<7} {name[:30]:<30} {period:<8} {hh:>10} {pop:>10} {p0:>6.2f} "
+              f"{f'{rep}/{exp}':<6} {approval}")  # fmt: skip
     print(f"\nQuery it read-only:  duckdb -readonly {settings.published_db}")
     print(f"  or from Python:     python -c \"import duckdb; print(duckdb.connect('{settings.published_db}', "
           f"read_only=True).sql('from fct_poverty limit 5'))\"")  # fmt: skip
@@ -188,9 +200,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     if settings.published_db.exists():
         con = duckdb.connect(str(settings.published_db), read_only=True)
         try:
+            confirmed = (
+                "'confirmed by ' || confirmed_by"
+                if _has_column(con, "fct_submission_status", "confirmed_by")
+                else "null"
+            )
             rows = con.execute(
-                "select unit_code, period, status, households_accepted, rows_rejected, coalesce(reason, '') "
-                "from fct_submission_status where period = (select max(period) from fct_submission_status) "
+                "select unit_code, period, status, households_accepted, rows_rejected, "
+                f"coalesce(reason, {confirmed}, '') from fct_submission_status "
+                "where period = (select max(period) from fct_submission_status) "
                 "order by unit_code, status"
             ).fetchall()
         finally:
@@ -200,6 +218,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(
                 f"  {unit:<9} {period} {status:<12} {hh:>8} households {rejected:>6} rejected  {reason[:60]}"
             )
+        review = settings.reports / "review"
+        if review.exists():
+            print(f"\nReview pages for the forum: {review}/<period>/index.html")
     else:
         _print_register(settings)
     return 0

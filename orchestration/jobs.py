@@ -24,6 +24,25 @@ nightly_job = dg.define_asset_job(
 )
 
 
+# raw.signoffs: written by the signoff job (not materialized by a run of assets), read by dbt
+SIGNOFFS = dg.AssetSpec(
+    ["raw", "signoffs"],
+    group_name="forum",
+    kinds={"duckdb"},
+    owners=["team:data-engineering"],
+    description="The Forum Satu Data's decisions (raw.signoffs in the build file, append-only; "
+    "raw.signoffs_in_force says what holds): recorded by the signoff job or satudata "
+    "confirm/withdraw/approve/unlock.",
+)
+SIGNOFFS_IN_FORCE = dg.AssetSpec(
+    ["raw", "signoffs_in_force"],
+    deps=[SIGNOFFS],
+    group_name="forum",
+    kinds={"duckdb"},
+    owners=["team:data-engineering"],
+    description="The confirmations and approvals in force: a view of raw.signoffs "
+    "(orchestration/ingest/store.py), read by sign-off, ingestion (locks) and dbt.",
+)
 Action = Enum("Action", {action: action for action in signoff.ACTIONS})
 
 
@@ -61,6 +80,13 @@ def record_signoff(
     except signoff.SignoffError as exc:
         raise dg.Failure(description=f"Ditolak: {exc.indonesian}\nRefused: {exc.english}") from None
     context.log.info(f"Recorded {decision.action} of {decision.region_code} {decision.period}")
+    context.log_event(
+        dg.AssetMaterialization(
+            SIGNOFFS.key,
+            description=f"{decision.action} {decision.region_code} {decision.period}",
+            metadata={"decision_id": decision.decision_id, "decided_by": decision.decided_by},
+        )
+    )
     return dg.Output(
         decision.decision_id,
         metadata={

@@ -22,7 +22,8 @@ import duckdb
 from .settings import DBT_PROJECT_DIR, Settings
 
 # The published contract (shared/contracts/published.md), plus fct_reconciliation and the
-# Forum Satu Data's tables (fct_pending_revisions, fct_signoff_log).
+# Forum Satu Data's tables (fct_pending_revisions, fct_signoff_log, fct_target_progress) and
+# BPS's official figures (ref_bps_poverty).
 PUBLISHED_TABLES = {
     "dim_region": "region_code",
     "fct_poverty": "period, level, region_code",
@@ -33,6 +34,8 @@ PUBLISHED_TABLES = {
     "fct_reconciliation": "period, level, region_code",
     "fct_pending_revisions": "period, level, region_code, measure",
     "fct_signoff_log": "decided_at",
+    "fct_target_progress": "period, level, region_code, target_id",
+    "ref_bps_poverty": "region_code, stats_year, stats_period",
 }
 KEEP_DEFAULT = 5
 LOG_DDL = """

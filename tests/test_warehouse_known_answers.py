@@ -313,7 +313,9 @@ def test_fct_data_quality_flags_size_sex_and_people_in_two_units_at_every_level(
     )
     assert levels == {"village": 5, "subdistrict": 3, "regency": 2, "province": 1}
     total = warehouse.execute("select count(*) from marts.fct_data_quality").fetchone()[0]
-    assert total == (5 + 3 + 2 + 1) * 3  # every region with households x every issue
+    # every region with households x the 3 row issues, and every kecamatan and above x the 4
+    # sudden changes (one period here: nothing to compare with, none flagged)
+    assert total == (5 + 3 + 2 + 1) * 3 + (3 + 2 + 1) * 4
 
 
 def test_fct_reconciliation_sets_register_p0_beside_bps(warehouse):

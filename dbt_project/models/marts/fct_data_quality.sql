@@ -82,7 +82,8 @@ found as (
 -- region's count is the count of its rows
 {%- set thresholds = sudden_change_thresholds() %}
 
--- figures of each region against its previous period with figures, where every expected unit
+-- figures of each region (kecamatan and above) against its previous period with figures, where
+-- every expected unit
 -- reported in both (otherwise the change is the missing units', which reporting_units shows)
 figures as (
     select
@@ -101,26 +102,27 @@ figures as (
         and poverty.level = coverage.level
         and poverty.period = coverage.period
         and coverage.program_code = 'ANY'
+    -- from kecamatan up: a village's few households change by large shares as a matter of course
+    where poverty.level <> 'village'
 ),
 
+-- one row per region, period and measure (a union, which column lineage can follow)
 changes as (
+    {%- for measure in thresholds %}
     select
         region_code,
         level,
         period,
         households,
-        measure,
-        current_value,
+        '{{ measure }}' as measure,
+        {{ measure }}_value as current_value,
         is_complete and lag(is_complete) over previous as is_comparable,
         lag(period) over previous as previous_period,
-        lag(current_value) over previous as previous_value
-    from (
-        unpivot figures
-        on households_value as households, population_value as population,
-            poverty_rate_value as poverty_rate, recipient_households_value as recipient_households
-        into name measure value current_value
-    )
-    window previous as (partition by region_code, level, measure order by period)
+        lag({{ measure }}_value) over previous as previous_value
+    from figures
+    window previous as (partition by region_code, level order by period)
+    {{- '\n    union all' if not loop.last }}
+    {%- endfor %}
 ),
 
 sudden as (
