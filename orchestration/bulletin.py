@@ -11,7 +11,6 @@ SVG: the page reads nothing else (no CDN, no font, no script) and opens offline.
 from __future__ import annotations
 
 import io
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 import duckdb
 
 from .pages import number, percent, write
-from .publish import current_id
+from .publish import current_id, point_bulletin
 from .settings import Settings
 
 TARGET_NAMES = {
@@ -160,19 +159,6 @@ def build_bulletin(settings: Settings) -> Bulletin:
     path = write(folder / "bulletin.html", "bulletin.html.j2", **context)
     point_bulletin(settings, folder)
     return Bulletin(path, publication_id, context["latest"])
-
-
-def point_bulletin(settings: Settings, folder: Path) -> None:
-    """``warehouse/bulletin.html`` → the publication's bulletin, swapped atomically."""
-    link = settings.warehouse / "bulletin.html"
-    target = folder / "bulletin.html"
-    if not target.exists():
-        link.unlink(missing_ok=True)
-        return
-    tmp = link.with_name(".bulletin.html.tmp")
-    tmp.unlink(missing_ok=True)
-    tmp.symlink_to(os.path.relpath(target, link.parent))
-    tmp.replace(link)
 
 
 def _context(con: duckdb.DuckDBPyConnection) -> dict:

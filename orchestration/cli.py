@@ -179,6 +179,9 @@ def _print_publication(settings: Settings) -> None:
     print(f"  or from Python:     python -c \"import duckdb; print(duckdb.connect('{settings.published_db}', "
           f"read_only=True).sql('from fct_poverty limit 5'))\"")  # fmt: skip
     print(f"Parquet copies:      {settings.warehouse / 'published'}/")
+    bulletin = settings.warehouse / "bulletin.html"
+    if bulletin.exists():
+        print(f"Bulletin:            {bulletin.resolve().as_uri()}")
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -241,6 +241,19 @@ def publish(
     return Publication(publication_id, settings.published_db, periods, counts)
 
 
+def point_bulletin(settings: Settings, folder: Path) -> None:
+    """``warehouse/bulletin.html`` → the publication's bulletin, swapped atomically."""
+    link = settings.warehouse / "bulletin.html"
+    target = folder / "bulletin.html"
+    if not target.exists():
+        link.unlink(missing_ok=True)
+        return
+    tmp = link.with_name(".bulletin.html.tmp")
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(os.path.relpath(target, link.parent))
+    tmp.replace(link)
+
+
 def rollback(settings: Settings) -> str:
     """Put the publication before the current one back in place; returns its id."""
     publications = history(settings)
@@ -255,5 +268,6 @@ def rollback(settings: Settings) -> str:
     os.replace(temporary, settings.published_db)
     _fsync(settings.warehouse)
     _swap_symlink(settings.warehouse / "published", previous / "parquet")
+    point_bulletin(settings, previous)
     shutil.rmtree(publications[names.index(current)])  # a rolled-back publication is withdrawn
     return previous.name

@@ -5,6 +5,7 @@ import datetime as dt
 import dagster as dg
 import duckdb
 
+from ..bulletin import build_bulletin
 from ..ingest.store import build_lock
 from ..publish import PUBLISHED_TABLES, publish
 from ..resources import SatudataResource
@@ -51,8 +52,9 @@ PUBLICATION_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(
     kinds={"duckdb", "parquet"},
     description="The analysts' read-only warehouse: the contract's tables copied from the audited "
     "marts into a new file that atomically replaces warehouse/published.duckdb, with Parquet "
-    "copies under warehouse/published/ and a row in publication_log. Runs only when every "
-    "blocking check (dbt tests, Great Expectations suites) has passed.",
+    "copies under warehouse/published/ and a row in publication_log, and the forum's bulletin "
+    "(warehouse/bulletin.html, linked in the metadata). Runs only when every blocking check (dbt "
+    "tests, Great Expectations suites) has passed.",
 )
 def published_warehouse(
     context: dg.AssetExecutionContext, satudata: SatudataResource
@@ -61,6 +63,7 @@ def published_warehouse(
     passed, warned = _check_counts(context)
     with build_lock(settings):
         publication = publish(settings, context.run.run_id, passed, warned)
+    bulletin = build_bulletin(settings)
     con = duckdb.connect(str(publication.path), read_only=True)
     try:
         cursor = con.execute(
@@ -89,6 +92,8 @@ def published_warehouse(
         metadata={
             "publication_id": publication.publication_id,
             "path": dg.MetadataValue.path(str(publication.path)),
+            "bulletin": dg.MetadataValue.url(bulletin.path.as_uri()),
+            "bulletin_path": dg.MetadataValue.path(str(settings.warehouse / "bulletin.html")),
             "periods": ", ".join(publication.periods),
             "latest_period": latest or "",
             "row_counts": dg.MetadataValue.json(publication.row_counts),
