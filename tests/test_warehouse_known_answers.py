@@ -379,10 +379,10 @@ def test_the_dbt_unit_tests_pass_here_and_catch_a_broken_model(built_home, tmp_p
     shutil.copytree(
         dbt_project.project_dir, broken, ignore=shutil.ignore_patterns("target", "logs")
     )
-    model = broken / "models" / "intermediate" / "int_households_classified.sql"
-    sql = model.read_text()
-    assert "expenditure_per_capita < line.poverty_line as is_poor" in sql
-    model.write_text(
+    rules = broken / "macros" / "poverty.sql"  # the poverty rules, once (classify_households)
+    sql = rules.read_text()
+    assert "households.expenditure_per_capita < line.poverty_line as is_poor" in sql
+    rules.write_text(
         sql.replace("< line.poverty_line as is_poor", "<= line.poverty_line as is_poor")
     )
     code, statuses = _unit_tests(broken, built_home, tmp_path / "broken-target")
