@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 
+from .ingest.contract import covers_sql
 from .pages import write
 from .settings import Settings
 
@@ -45,14 +46,12 @@ LEVELS = {
 }
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:
+def _rows(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None = None
+) -> list[dict]:
     cursor = con.execute(sql, params or [])
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def _covers(region: str) -> str:
-    return f"(unit_code = '{region}' or starts_with(unit_code, '{region}.'))"
 
 
 def write_review_pages(settings: Settings, publication: Path) -> Path:
@@ -83,22 +82,21 @@ def write_review_pages(settings: Settings, publication: Path) -> Path:
             previous = figures.get((code, region["previous_period"]))
             units = _rows(
                 con,
-                f"select * from fct_submission_status where period = ? and {_covers(code)} "
-                "order by unit_code, status",
-                [period],
+                "select * from fct_submission_status where period = $period "
+                f"and {covers_sql('$region', 'unit_code')} order by unit_code, status",
+                {"period": period, "region": code},
             )
             counted = [u for u in units if u["status"] in ("accepted", "missing")]
             sudden = _rows(
                 con,
-                """
+                f"""
                 select q.*, r.region_name from fct_data_quality q join dim_region r
                     using (region_code, level)
-                where q.period = ? and q.issue like 'sudden_change_%' and q.affected_rows > 0
-                    and (q.region_code = ? or (starts_with(q.region_code, ? || '.')
-                         and q.level <> 'village'))
+                where q.period = $period and q.issue like 'sudden_change_%' and q.affected_rows > 0
+                    and {covers_sql("$region", "q.region_code")}
                 order by q.region_code, q.issue
                 """,
-                [period, code, code],
+                {"period": period, "region": code},
             )
             pending = sorted(
                 _rows(

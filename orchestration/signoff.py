@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass
 import duckdb
 
 from .ingest import load
-from .ingest.contract import PERIOD_RE, normalise_unit_code
+from .ingest.contract import PERIOD_RE, covers, covers_sql, normalise_unit_code
 from .ingest.store import build_lock, connect_build, read_reference_csv, submitting_units
 from .publish import current_id
 from .settings import Settings
@@ -169,7 +169,7 @@ def _decide(con, settings, action, code, period, by, note, now) -> Decision:
                 f"tidak ada angka {code} periode {period} di publikasi saat ini",
                 f"the current publication has no figures of {code} for period {period}",
             )
-        units = sorted(u for u in submitting_units() if u == code or u.startswith(code + "."))
+        units = sorted(u for u in submitting_units() if covers(code, u))
         confirmed = {
             u: c["submission_ids"][0]
             for u in units
@@ -206,7 +206,7 @@ def _record(con, action, code, period, by, note, publication, submissions, diges
     con.execute("begin transaction")
     try:
         if action == "unlock":  # each unit's newest pending revision, unless another approval
-            units = sorted(u for u in submitting_units() if u == code or u.startswith(code + "."))
+            units = sorted(u for u in submitting_units() if covers(code, u))
             for unit in units:  # (the province's, say) still locks it
                 if load.lock_of(con, unit, period, besides=code) is None:
                     released = load.release_pending(con, unit, period)
@@ -314,9 +314,9 @@ def figures_digest(settings: Settings, region: str, period: str) -> str:
                 if name not in APPROVAL_COLUMNS
             ]
             rows = con.execute(
-                f"select {', '.join(columns)} from {table} where period = ? "
-                "and (region_code = ? or starts_with(region_code, ? || '.')) order by all",
-                [period, region, region],
+                f"select {', '.join(columns)} from {table} where period = $period "
+                f"and {covers_sql('$region', 'region_code')} order by all",
+                {"period": period, "region": region},
             ).fetchall()
             digest.update(f"{table}|{'|'.join(columns)}\n".encode())
             for row in rows:

@@ -242,6 +242,17 @@ def normalise_unit_code(raw: object) -> str | None:
     return ".".join(p for p in parts if p)
 
 
+def covers_sql(region: str, code: str) -> str:
+    """SQL: the region ``region`` is ``code`` or lies above it in the dotted hierarchy (64.74
+    covers 64.74.01 and 64.74.01.1001). The same rule as dbt's ``region_covers`` macro."""
+    return f"({code} = {region} or starts_with({code}, {region} || '.'))"
+
+
+def covers(region: str, code: str) -> bool:
+    """``covers_sql`` in Python."""
+    return code == region or code.startswith(region + ".")
+
+
 @dataclass
 class Manifest:
     unit_code: str

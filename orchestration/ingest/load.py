@@ -16,7 +16,7 @@ import os
 import duckdb
 
 from ..settings import KEY_ENV, PseudonymKeyError, Settings
-from .contract import TABLES, WORKING_AGE, Manifest
+from .contract import TABLES, WORKING_AGE, Manifest, covers_sql
 from .submission import Submission
 from .validate import accepted_filter
 
@@ -110,10 +110,6 @@ def checked_key(con: duckdb.DuckDBPyConnection, settings: Settings) -> bytes:
     return key
 
 
-# A region's approval covers every unit whose code is the region's or below it (dotted codes).
-COVERS_SQL = "(? = region_code or starts_with(?, region_code || '.'))"
-
-
 def lock_of(
     con: duckdb.DuckDBPyConnection, unit_code: str, period: str, besides: str = ""
 ) -> tuple | None:
@@ -121,9 +117,10 @@ def lock_of(
     period (the most specific region; not the region ``besides``), or None."""
     return con.execute(
         "select region_code, decided_by, decided_at from raw.signoffs_in_force "
-        f"where action = 'approve' and period = ? and {COVERS_SQL} and region_code <> ? "
+        f"where action = 'approve' and period = $period and {covers_sql('region_code', '$unit')} "
+        "and region_code <> $besides "
         "order by length(region_code) desc limit 1",
-        [period, unit_code, unit_code, besides],
+        {"period": period, "unit": unit_code, "besides": besides},
     ).fetchone()
 
 
