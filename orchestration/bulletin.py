@@ -254,6 +254,7 @@ def _context(con: duckdb.DuckDBPyConnection) -> dict:
         "province": province,
         "current": current,
         "approved": approved,
+        "approval": {r["region_code"]: r["approval_status"] for r in current},
         "trend_chart": _trend_chart(series, "P0 (%)"),
         "extreme_chart": _trend_chart(extreme, "%"),
         "bps_chart": bps_chart,

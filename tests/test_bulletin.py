@@ -132,6 +132,7 @@ def test_bulletin_figures_are_the_published_tables(demo: Path) -> None:
             percent(r["bps_poverty_rate"]),
             signed(r["difference_points"]),
         ]
+        assert cells[6] == "sementara / provisional"  # every figure says whether approved
 
     # completeness: every unit × period as fct_submission_status has it
     grid = {r[0]: r[1:] for r in page.sections["kelengkapan"][1:]}
@@ -166,6 +167,7 @@ def test_bulletin_figures_are_the_published_tables(demo: Path) -> None:
     (cells,) = [c for c in table if c[0].startswith("P0") and c[1] == "Kalimantan Timur"]
     assert cells[2:5] == [percent(province_p0["value"]), "3,5–5,0 %", signed(province_p0["gap"])]
     assert ("tercapai" in cells[5]) == (province_p0["status"] == "met")
+    assert cells[6] == "sementara / provisional"
 
     # program coverage with inclusion and exclusion errors
     for c in rows(
@@ -212,6 +214,13 @@ def test_approval_shows_in_the_bulletin_dagster_links_it_and_rollback_restores_i
         cells = row_of(parse(bulletin).sections["wilayah"], "64.74")
         assert "disetujui / approved" in cells[8] and "Walidata Bappeda Bontang" in cells[8]
         assert "sementara / provisional" in row_of(parse(bulletin).sections["wilayah"], "64")[8]
+        # ... and in every table: the targets' rows of Kota Bontang, its coverage, its BPS row
+        page = parse(bulletin)
+        bontang = [r for r in page.sections["target"] if r[1:2] == ["Kota Bontang"]]
+        assert len(bontang) == 2 and all(r[6] == "disetujui / approved" for r in bontang)
+        assert [r[-1] for r in page.sections["bps"] if r[0] == "Kota Bontang"] == [
+            "disetujui / approved"
+        ]
 
         # the publication's metadata in Dagster links the bulletin; satudata status prints it
         instance = dg.DagsterInstance.get()
