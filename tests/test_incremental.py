@@ -177,3 +177,11 @@ def test_the_digest_follows_the_poverty_lines_and_the_models_code(revised, tmp_p
     after_code = _digests(changed, revised, tmp_path / "code")
     assert after_code[INCREMENTAL[0]] == after_seed[INCREMENTAL[0]]  # upstream only
     assert after_code[INCREMENTAL[1]] != after_seed[INCREMENTAL[1]]
+
+    # the poverty rules live in a macro (macros/poverty.sql): a change there rebuilds too
+    rules = changed / "macros" / "poverty.sql"
+    rules.write_text(rules.read_text().replace("< line.poverty_line as is_poor",
+                                               "<= line.poverty_line as is_poor"))  # fmt: skip
+    after_rules = _digests(changed, revised, tmp_path / "rules")
+    assert after_rules[INCREMENTAL[0]] != after_code[INCREMENTAL[0]]
+    assert after_rules[INCREMENTAL[1]] != after_code[INCREMENTAL[1]]  # members carry is_poor

@@ -6,10 +6,11 @@
 
   Each row carries ``build_digest``: a digest of the model's code and of everything upstream of
   it in the graph (models' code, seeds' contents: the poverty lines) plus the given extra values
-  (the vars the model reads). Rows built under another digest are deleted and rebuilt, so a
-  changed poverty line or a changed model rebuilds in full without anyone remembering
-  ``--full-refresh``. A change to a macro the models call is not seen: pass ``--full-refresh``
-  (``satudata run --full-refresh``).
+  (the vars the model reads, the SQL of the rules it takes from macros: ``poverty_rules_sql``).
+  Rows built under another digest are deleted and rebuilt, so a changed poverty line, a changed
+  model or a changed poverty rule rebuilds in full without anyone remembering
+  ``--full-refresh``. A change to another macro the models call is not seen: pass
+  ``--full-refresh`` (``satudata run --full-refresh``).
 #}
 
 {% macro build_digest(extra=[]) -%}

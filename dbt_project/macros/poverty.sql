@@ -117,3 +117,11 @@ classified as (
         group by bridge.region_code, bridge.level, households.period
     ) as rolled
 {%- endmacro %}
+
+
+{#- The SQL these rules generate, as text: part of int_households_classified's build digest
+    (macros/incremental.sql), so that a change to a rule here rebuilds the rows built under the
+    old one, as a change to the model's own code does. -#}
+{% macro poverty_rules_sql() -%}
+    {{ return(households_of_submissions('true') ~ classify_households('households')) }}
+{%- endmacro %}

@@ -1,7 +1,7 @@
 {{ config(
     materialized='incremental',
     on_schema_change='sync_all_columns',
-    pre_hook="{{ delete_outdated_submissions(ref('int_households_classified'), 'true') }}"
+    pre_hook="{{ delete_outdated_submissions(ref('int_households_classified'), 'true', [poverty_rules_sql()]) }}"
 ) }}
 -- One row per member of the latest submissions, with age in full years at the period's last
 -- day and working age (both decided once, at ingestion, by the submission contract), labour
@@ -41,5 +41,5 @@ select
     *,
     employment_status = 'bekerja' as is_employed,
     employment_status = 'menganggur' as is_unemployed,
-    '{{ build_digest() }}' as build_digest
+    '{{ build_digest([poverty_rules_sql()]) }}' as build_digest  -- is_poor follows the rules
 from joined
