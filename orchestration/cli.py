@@ -224,6 +224,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         review = settings.reports / "review"
         if review.exists():
             print(f"\nReview pages for the forum: {review}/<period>/index.html")
+        _print_signoff_log(settings)
     else:
         _print_register(settings)
     return 0
@@ -252,6 +253,29 @@ def cmd_signoff(args: argparse.Namespace) -> int:
     print("The published warehouse shows it from the next run (satudata run, or the nightly "
           "schedule).")  # fmt: skip
     return 0
+
+
+def _print_signoff_log(settings: Settings) -> None:
+    """The sign-off log's size, and whether it is intact (``signoff.verify_log``)."""
+    from .signoff import verify_log
+
+    try:
+        con = duckdb.connect(str(settings.build_db), read_only=True)
+    except duckdb.Error:
+        return  # a run is writing the build file: the log is checked another time
+    try:
+        if not con.execute(
+            "select count(*) from duckdb_tables() where schema_name = 'raw' "
+            "and table_name = 'signoffs'"
+        ).fetchone()[0]:
+            return
+        (count,) = con.execute("select count(*) from raw.signoffs").fetchone()
+        problems = verify_log(con)
+    finally:
+        con.close()
+    print(f"Sign-off log: {count} decisions, " + ("intact." if not problems else "NOT INTACT:"))
+    for problem in problems:
+        print(f"  {problem}")
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:

@@ -214,7 +214,7 @@ def _record(con, action, code, period, by, note, publication, submissions, diges
                         submissions.append(released)
         fields = {
             "previous_id": previous[0] if previous else None,
-            "decided_at": decided_at.isoformat(),
+            "decided_at": decided_at,
             "action": action,
             "region_code": code,
             "period": period,
@@ -224,8 +224,9 @@ def _record(con, action, code, period, by, note, publication, submissions, diges
             "submission_ids": submissions,
             "figures_digest": digest,
         }
-        decision_id = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
-        decision = Decision(decision_id=decision_id, **{**fields, "decided_at": decided_at})
+        decision = Decision(
+            decision_id=_decision_id(fields), **{**fields, "decided_at": decided_at}
+        )
         con.execute(
             "insert into raw.signoffs by name select "
             + ", ".join(f"${k} as {k}" for k in asdict(decision)),
@@ -236,6 +237,29 @@ def _record(con, action, code, period, by, note, publication, submissions, diges
         con.execute("rollback")
         raise
     return decision
+
+
+def _decision_id(fields: dict) -> str:
+    """SHA-256 of a decision's fields (its time in UTC), the previous decision's id among them."""
+    canonical = {**fields, "decided_at": fields["decided_at"].astimezone(dt.UTC).isoformat()}
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+
+
+def verify_log(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """What is wrong with the sign-off log: a decision whose id is not the hash of its fields (a
+    changed row), or whose ``previous_id`` is not the decision before it (a removed or inserted
+    one). Empty when the log is intact."""
+    cursor = con.execute("select * from raw.signoffs order by decided_at, decision_id")
+    names = [d[0] for d in cursor.description]
+    problems, previous = [], None
+    for row in (dict(zip(names, r, strict=True)) for r in cursor.fetchall()):
+        fields = {k: v for k, v in row.items() if k != "decision_id"}
+        if row["previous_id"] != previous:
+            problems.append(f"{row['decision_id'][:12]}: the decision before it is missing")
+        if _decision_id(fields) != row["decision_id"]:
+            problems.append(f"{row['decision_id'][:12]}: changed after it was recorded")
+        previous = row["decision_id"]
+    return problems
 
 
 def _in_force(con: duckdb.DuckDBPyConnection, code: str, period: str, action: str) -> dict | None:

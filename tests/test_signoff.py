@@ -16,7 +16,7 @@ import pytest
 
 from orchestration import cli
 from orchestration.settings import Settings
-from orchestration.signoff import SignoffError, decide, figures_digest
+from orchestration.signoff import SignoffError, decide, figures_digest, verify_log
 from tests.pipeline import copy_home, environment, run_pipeline
 from tests.submissions import manifest, register, write_submission
 
@@ -265,6 +265,25 @@ def test_bontang_signs_off_locks_and_unlocks(bontang: Path, tmp_path: Path, caps
         )
         assert note == "Verifikasi lapangan ulang Bontang Utara" and released == revision
         assert published(home, "select count(*) from fct_pending_revisions") == [(0,)]
+        # the log is intact, and a changed or removed decision shows
+        con = duckdb.connect(str(home / "warehouse" / "build.duckdb"))
+        try:
+            assert verify_log(con) == []
+            capsys.readouterr()
+            con.close()
+            assert satudata("status") == 0
+            assert "Sign-off log: 5 decisions, intact." in capsys.readouterr().out
+            con = duckdb.connect(str(home / "warehouse" / "build.duckdb"))
+            con.execute(
+                "update raw.signoffs set decided_by = 'Someone else' where action = 'approve'"
+            )
+            con.execute("delete from raw.signoffs where region_code = '64.74.02'")
+            problems = verify_log(con)
+        finally:
+            con.close()
+        assert len(problems) == 2  # Bontang Barat's confirmation lost its predecessor ...
+        assert "the decision before it is missing" in problems[0]
+        assert "changed after it was recorded" in problems[1]  # ... the approval was altered
         # the confirmation was for the old submission: Bontang Utara must confirm again
         assert published(
             home,
