@@ -3,11 +3,12 @@
 
 {#- CTEs ``lines``, ``line_per_regency_period`` and ``classified``: each household of the
     relation ``households`` (with regency_code, period, period_year) with its regency's poverty
-    line (the period's year, or the latest earlier year in the reference), poverty flags and the
-    Foster-Greer-Thorbecke terms. -#}
-{% macro classify_households(households) -%}
+    line from ``poverty_lines`` (the period's year, or the latest earlier year in the reference),
+    poverty flags and the Foster-Greer-Thorbecke terms. (Relations are arguments, not refs, so
+    that ``poverty_rules_sql`` can render the rules anywhere.) -#}
+{% macro classify_households(households, poverty_lines) -%}
 lines as (
-    select * from {{ ref('stg_reference__poverty_lines') }}
+    select * from {{ poverty_lines }}
 ),
 
 line_per_regency_period as (
@@ -57,17 +58,17 @@ classified as (
 {%- endmacro %}
 
 
-{#- The accepted household rows of the submissions matching ``condition``, with what
-    classify_households needs. -#}
-{% macro households_of_submissions(condition) -%}
+{#- The household rows (``households``) of the submissions (``submissions``) matching
+    ``condition``, with what classify_households needs. -#}
+{% macro households_of_submissions(households, submissions, condition) -%}
     select
         households.*,
         submissions.unit_code,
         submissions.period,
         cast(left(submissions.period, 4) as integer) as period_year,
         substr(households.village_code, 1, 5) as regency_code
-    from {{ ref('stg_raw__households') }} as households
-    inner join {{ ref('stg_raw__submissions') }} as submissions
+    from {{ households }} as households
+    inner join {{ submissions }} as submissions
         on households.submission_id = submissions.submission_id
     where {{ condition }}
 {%- endmacro %}
@@ -123,5 +124,8 @@ classified as (
     (macros/incremental.sql), so that a change to a rule here rebuilds the rows built under the
     old one, as a change to the model's own code does. -#}
 {% macro poverty_rules_sql() -%}
-    {{ return(households_of_submissions('true') ~ classify_households('households')) }}
+    {{ return(
+        households_of_submissions('households', 'submissions', 'true')
+        ~ classify_households('households', 'poverty_lines')
+    ) }}
 {%- endmacro %}

@@ -11,11 +11,13 @@
 -- Incremental by submission (macros/incremental.sql); the digest covers the rules' SQL too.
 with households as (
     {{ households_of_submissions(
-        "submissions.status = 'accepted' and " ~ submissions_not_built('households.submission_id')
+        ref('stg_raw__households'),
+        ref('stg_raw__submissions'),
+        "submissions.status = 'accepted' and " ~ submissions_not_built('households.submission_id'),
     ) }}
 ),
 
-{{ classify_households('households') }}
+{{ classify_households('households', ref('stg_reference__poverty_lines')) }}
 
 select
     *,
