@@ -163,7 +163,7 @@ def write_submission_report(
         held_by={
             "region_code": sub.held_by[0],
             "approved_by": sub.held_by[1],
-            "approved_at": sub.held_by[2].astimezone(WITA).isoformat(timespec="minutes"),
+            "approved_at": sub.held_by[2].isoformat(),
             "review_report": f"review/{sub.period}/{sub.unit_code}.html",
         }
         if sub.held_by
@@ -311,7 +311,7 @@ def render_html(report: dict, rejects: list[dict], total: int) -> str:
         parts.append(
             f"<p class='pending'>Periode {_e(report['period'])} untuk wilayah "
             f"<b>{_e(held['region_code'])}</b> sudah disetujui oleh {_e(held['approved_by'])} "
-            f"({_e(held['approved_at'])}) dan dikunci. Kiriman ini sudah divalidasi dan diarsipkan, "
+            f"({_e(_wita(held['approved_at']))}) dan dikunci. Kiriman ini sudah divalidasi dan diarsipkan, "
             "tetapi tidak mengubah angka yang dipublikasikan sampai walidata membuka kunci dengan "
             "alasan (<code>satudata unlock</code>). Apa yang akan berubah, angka demi angka: "
             f"<code>reports/{_e(held['review_report'])}</code> setelah proses berikutnya.<br><small>"
