@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from .pages import number, percent, write
+from .pages import number, write
 from .publish import current_id, point_bulletin
 from .settings import Settings
 
@@ -283,5 +283,4 @@ def _context(con: duckdb.DuckDBPyConnection) -> dict:
         "target_status": TARGET_STATUS,
         "quality": quality,
         "issues": ISSUES,
-        "percent": percent,
     }
