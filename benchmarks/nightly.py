@@ -14,7 +14,10 @@ For each scale: generates the demo submissions once (cached in benchmarks/cache/
   the steps (interpreter start, imports, loading the definitions, the printed summary);
 - resubmission (first scale only): one kabupaten sends a new revision; the following run;
 - fixed cost (first scale only): the same run on the small `bontang` demo (1 % of the
-  rows): what a nightly run costs whatever its data, so a lower bound of the re-submission run.
+  rows), best of two: what a nightly run costs whatever its data, so a lower bound of the
+  re-submission run.
+Before each run, dbt's parse state is prepared for its fresh SATUDATA_HOME, as `make install`
+prepares it for a deployment's (untimed); when the bench ends, for the environment's again.
 Prints a table (seconds, ratio to the floor, peak MiB) and writes it under benchmarks/results/.
 """
 
@@ -105,8 +108,10 @@ def prepare(home: Path | None) -> None:
     env.pop("DAGSTER_HOME", None)
     if home is not None:
         env["SATUDATA_HOME"] = str(home)
-    subprocess.run([sys.executable, "-m", "orchestration.cli", "prepare"], env=env, cwd=ROOT,
-                   check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "orchestration.cli", "prepare"], env=env,
+                          cwd=ROOT, capture_output=True, text=True)  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"satudata prepare failed:\n{done.stderr[-3000:]}")
 
 
 def run_pipeline(home: Path) -> dict:
@@ -287,12 +292,16 @@ def measure(scales: list[str], period: str) -> list[dict]:
                 rows.append({"scale": scale, "measure": "resubmission", **again,
                              "share_of_full_run": again["seconds"] / full["seconds"]})  # fmt: skip
         if index == 0:
+            smalls = []
             with tempfile.TemporaryDirectory(dir=HERE / "cache") as tmp:
-                home = Path(tmp) / "data"
-                landing(demo_cache("bontang", period), home)
-                small = run_pipeline(home)
-                rows.append({"scale": scale, "measure": "fixed cost", **small,
-                             "share_of_full_run": small["seconds"] / full["seconds"]})  # fmt: skip
+                for attempt in range(2):
+                    home = Path(tmp) / f"data{attempt}"
+                    landing(demo_cache("bontang", period), home)
+                    smalls.append(run_pipeline(home))
+            small = min(smalls, key=lambda r: r["seconds"])
+            rows.append({"scale": scale, "measure": "fixed cost", **small,
+                         "share_of_full_run": small["seconds"] / full["seconds"],
+                         "all_seconds": [r["seconds"] for r in smalls]})  # fmt: skip
         for row in rows:
             if row["scale"] == scale:
                 row["ratio_to_floor"] = row["seconds"] / floor["seconds"]
