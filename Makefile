@@ -47,7 +47,7 @@ bench: install
 
 ## test: install and run the whole suite
 test: install
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=25
 
 lint: install
 	$(BIN)/ruff check orchestration tests benchmarks
