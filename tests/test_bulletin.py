@@ -221,6 +221,8 @@ def test_approval_shows_in_the_bulletin_dagster_links_it_and_rollback_restores_i
         assert [r[-1] for r in page.sections["bps"] if r[0] == "Kota Bontang"] == [
             "disetujui / approved"
         ]
+        coverage = [r[-1] for r in page.sections["program"] if r[0] == "Kota Bontang"]
+        assert coverage and set(coverage) == {"disetujui / approved"}
 
         # the publication's metadata in Dagster links the bulletin; satudata status prints it
         instance = dg.DagsterInstance.get()
