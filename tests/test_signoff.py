@@ -83,6 +83,9 @@ def test_bontang_signs_off_locks_and_unlocks(bontang: Path, tmp_path: Path, caps
     home = copy_home(bontang, tmp_path / "data")
     with environment(home):
         settings = Settings.from_env()
+        review = home / "reports" / "review" / "2025-03"
+        what_to_do = (review / "64.74.html").read_text().split("Langkah berikutnya")[1]
+        assert "satudata approve 64.74 2025-03" in what_to_do and "unlock" not in what_to_do
         # two of three kecamatan confirm: the walidata cannot approve Kota Bontang yet
         assert satudata("confirm", "64.74.01", "2025-03", "--by", "Rina, Kec. Bontang Utara") == 0
         assert satudata("confirm", "64.74.02", "2025-03", "--by", "Ari, Kec. Bontang Selatan") == 0
@@ -196,6 +199,11 @@ def test_bontang_signs_off_locks_and_unlocks(bontang: Path, tmp_path: Path, caps
         page = (home / "reports" / "review" / "2025-03" / "64.74.html").read_text()
         assert "Revisi yang ditahan" in page and revision[:12] in page
         assert "satudata unlock 64.74 2025-03" in page
+        what_to_do = page.split("Langkah berikutnya")[1]  # approved: unlock, not approve again
+        assert "satudata unlock 64.74 2025-03" in what_to_do
+        assert "satudata approve" not in what_to_do and "satudata confirm" not in what_to_do
+        unit_page = (review / "64.74.01.html").read_text()
+        assert "satudata unlock 64.74 2025-03" in unit_page.split("Langkah berikutnya")[1]
 
         # the halving of Bontang Selatan's households is flagged: a data-quality row, a
         # warning check, a line on the unit's review page
