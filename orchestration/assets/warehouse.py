@@ -6,15 +6,16 @@ owners come from dbt ``meta`` (dbt_project.yml); dbt tests show as asset checks.
 
 import os
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pydantic
 from dagster_dbt import (
+    DagsterDbtCliRuntimeError,
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
-    DbtCliInvocation,
     DbtCliResource,
     dbt_assets,
 )
@@ -40,40 +41,40 @@ class WarehouseConfig(dg.Config):
     )
 
 
-def _with_view_row_counts(invocation: DbtCliInvocation, events: Iterable) -> Iterator:
-    """dagster-dbt counts the rows of tables and seeds, not of views (a view's query could be
-    costly); the staging views here only rename and cast one raw table, so they are counted
-    too, through the same adapter, once dbt has finished."""
-    for event in events:
-        unique_id = event.metadata.get("unique_id") if hasattr(event, "metadata") else None
-        node = invocation.manifest["nodes"].get(unique_id.value) if unique_id else None
-        if (
-            isinstance(event, dg.Output | dg.AssetMaterialization)
-            and node is not None
-            and node["config"].get("materialized") == "view"
-            and invocation.adapter is not None
-        ):
-            with invocation.adapter.connection_named(f"row_count_{node['unique_id']}"):
-                _, table = invocation.adapter.execute(
-                    f"select count(*) from {node['relation_name']}", fetch=True
+def _with_table_metadata(events: list, manifest: dict, build_db: Path) -> Iterator:
+    """Each model's, seed's and view's ``dagster/row_count`` and ``dagster/column_schema`` (the
+    types DuckDB built, the descriptions of the dbt docs), read once dbt has finished through
+    one read-only DuckDB connection to the build file (not dbt's adapter inside this process,
+    so nothing of dbt-duckdb stays open here). Column lineage is not fetched: the open-source
+    UI does not show it (docs/performance.md)."""
+    con = duckdb.connect(str(build_db), read_only=True)
+    try:
+        types: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        for schema, table, column, data_type in con.execute(
+            "select schema_name, table_name, column_name, data_type from duckdb_columns() "
+            "where database_name = current_database() order by column_index"
+        ).fetchall():
+            types.setdefault((schema, table), []).append((column, data_type))
+        for event in events:
+            unique_id = event.metadata.get("unique_id") if hasattr(event, "metadata") else None
+            node = manifest["nodes"].get(unique_id.value) if unique_id else None
+            if isinstance(event, dg.Output | dg.AssetMaterialization) and node is not None:
+                (count,) = con.execute(f"select count(*) from {node['relation_name']}").fetchone()
+                described = node.get("columns", {})
+                schema = dg.TableSchema(
+                    columns=[
+                        dg.TableColumn(
+                            name, data_type, description=described.get(name, {}).get("description")
+                        )
+                        for name, data_type in types.get((node["schema"], node["alias"]), [])
+                    ]
                 )
-            event = event.with_metadata({**event.metadata, "dagster/row_count": table[0][0]})
-        yield event
-
-
-def _close_adapter(invocation: DbtCliInvocation) -> None:
-    """Close the build file in this process once the metadata is read.
-
-    dagster-dbt reads row counts and columns through dbt's adapter in the Dagster process, after
-    dbt has finished (DuckDB allows one writer), and dbt-duckdb keeps the file open for the
-    adapter's life (``keep_open``). Another connection of this process with other settings
-    (the checks, the publication, the next run's ingestion) would be refused."""
-    if invocation.adapter is None or invocation.adapter.type() != "duckdb":
-        return
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-
-    invocation.adapter.cleanup_connections()
-    DuckDBConnectionManager.env().close()
+                event = event.with_metadata(
+                    {**event.metadata, "dagster/row_count": count, "dagster/column_schema": schema}
+                )
+            yield event
+    finally:
+        con.close()
 
 
 class WarehouseTranslator(DagsterDbtTranslator):
@@ -112,7 +113,7 @@ def warehouse_assets() -> dg.AssetsDefinition:
         satudata: SatudataResource,
     ):
         """``dbt build``: seeds, models and data tests (unit tests run in CI), streamed as
-        Dagster events with each model's row count and column lineage. dbt's target folder
+        Dagster events with each model's, seed's and view's row count. dbt's target folder
         and logs of each run go below ``SATUDATA_HOME/dbt/runs/<run id>``."""
         settings = satudata.settings()
         runs = settings.home / "dbt" / "runs"
@@ -123,11 +124,16 @@ def warehouse_assets() -> dg.AssetsDefinition:
                 invocation = dbt.cli(args, context=context, target_path=runs / context.run.run_id)
             finally:
                 del os.environ[PARENT_ENV]  # (dbt was started with a copy of the environment)
+            events, failure = [], None
             try:
-                events = invocation.stream().fetch_row_counts().fetch_column_metadata()
-                yield from _with_view_row_counts(invocation, events)
-            finally:
-                _close_adapter(invocation)
+                for event in invocation.stream():
+                    events.append(event)
+            except DagsterDbtCliRuntimeError as exc:  # what dbt did finish is reported all the same
+                failure = exc
+            # dbt has finished: the build file is ours to read
+            yield from _with_table_metadata(events, invocation.manifest, settings.build_db)
+            if failure is not None:
+                raise failure
         for old in sorted(runs.iterdir(), key=lambda p: p.stat().st_mtime)[:-KEEP_DBT_RUNS]:
             shutil.rmtree(old, ignore_errors=True)
 
