@@ -234,7 +234,7 @@ def _record(con, action, code, period, by, note, publication, submissions, diges
         )
         con.execute("commit")
     except Exception:
-        con.execute("rollback")
+        load.rollback(con)
         raise
     return decision
 

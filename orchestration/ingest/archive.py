@@ -75,9 +75,10 @@ def archive_submission(entry: Path, archive: Path, received_at: dt.datetime) -> 
         listing = "".join(f"{f['path']}\t{f['sha256']}\n" for f in files)
         submission_id = hashlib.sha256(listing.encode()).hexdigest()
     record = archive / "submissions" / f"{submission_id}.json"
-    if not record.exists():
+    if not record.exists():  # written aside and renamed: never half a record
         record.parent.mkdir(parents=True, exist_ok=True)
-        record.write_text(
+        partial = record.with_suffix(".partial")
+        partial.write_text(
             json.dumps(
                 {
                     "submission_id": submission_id,
@@ -89,4 +90,5 @@ def archive_submission(entry: Path, archive: Path, received_at: dt.datetime) -> 
                 indent=2,
             )
         )
+        partial.replace(record)
     return Received(entry, submission_id, received_at, files)

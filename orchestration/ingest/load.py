@@ -9,6 +9,7 @@ one transaction.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
@@ -234,5 +235,12 @@ def record(
         con.execute(f"insert into raw.submissions by name select {columns}", register)
         con.execute("commit")
     except Exception:
-        con.execute("rollback")
+        rollback(con)
         raise
+
+
+def rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back the open transaction; a commit that failed has none left, and its error is the
+    one that counts."""
+    with contextlib.suppress(duckdb.TransactionException):
+        con.execute("rollback")

@@ -18,11 +18,15 @@ For each entry, top to bottom (each step in the module of its stage):
 9. ``landing.remove`` or ``landing.quarantine``: the entry leaves landing.
 
 Anything in steps 1-5 that makes the submission untrustworthy is a ``QuarantineError``; any
-other fault of one entry quarantines that entry (``INGEST_ERROR``) and the others go on.
+other fault of one entry quarantines that entry (``INGEST_ERROR``) and the others go on. A fault
+of the machine (a full disk, an I/O error, memory running out: ``faults.machine_fault``) is not
+the entry's: the run stops with a ``MachineFault``, the entry stays in landing, and nothing of
+it is recorded, so the next run takes it as if nothing had happened.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -36,6 +40,7 @@ from pathlib import Path
 
 import duckdb
 
+from ..faults import machine_fault
 from ..settings import INGEST_WORKERS, Settings, ZipLimits
 from . import landing, load, read
 from .archive import Received, archive_submission
@@ -128,7 +133,11 @@ class Ingestor:
         with build_lock(self.settings):
             for stale in self._tmp().glob("ingest-*"):  # left by a run that was killed
                 shutil.rmtree(stale, ignore_errors=True)
-            con = connect_build(self.settings)
+            try:
+                con = connect_build(self.settings)
+            except Exception as exc:
+                self._raise_if_machine(exc)
+                raise
             try:
                 self.pseudo = Pseudonymiser(load.checked_key(con, self.settings))
                 return self._run(con)
@@ -146,6 +155,7 @@ class Ingestor:
                 landing.check_no_links(entry)
                 received = archive_submission(entry, self.settings.archive, now)
             except Exception as exc:  # noqa: BLE001 - a fault of one entry is that entry's alone
+                self._raise_if_machine(exc)
                 outcomes[index] = self._refuse(con, entry, now, exc)
                 continue
             if any(r.submission_id == received.submission_id for _, r in batch):
@@ -240,6 +250,7 @@ class Ingestor:
                     order.wait_turn(position)  # decided after earlier ones of its unit and period
                 return self._conclude(con, sub)
             except Exception as exc:  # noqa: BLE001 - a fault of one entry is that entry's alone
+                self._raise_if_machine(exc)
                 log.exception("%s could not be ingested", sub.landing_name)
                 order.known(position, None)
                 failed = Submission(received, sub.manifest_raw, sub.manifest)
@@ -299,6 +310,11 @@ class Ingestor:
             log.info("%s: %s, unit %s period %s, %d rows rejected", sub.landing_name, sub.status,
                      sub.unit_code, sub.period, sub.rows_rejected)  # fmt: skip
 
+    def _raise_if_machine(self, exc: Exception) -> None:
+        fault = machine_fault(exc, self.settings.home)
+        if fault is not None:
+            raise fault from exc
+
     def _tmp(self) -> Path:
         path = self.settings.home / "tmp"
         path.mkdir(parents=True, exist_ok=True)
@@ -311,8 +327,14 @@ def _ingest_error(exc: Exception) -> QuarantineError:
 
 
 def _drop_working_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """The temporary views and tables one submission left on its connection."""
-    for table in TABLES:
-        con.execute(f"drop view if exists src_{table}")
-    for name in ("rejects", "kk_keys", *(f"{p}_{t}" for p in ("raw_src", "chk") for t in TABLES)):
-        con.execute(f"drop table if exists {name}")
+    """The temporary views and tables one submission left on its connection (none to drop on
+    a connection that a fault of the machine closed: its error is the one that counts)."""
+    with contextlib.suppress(duckdb.Error):
+        for table in TABLES:
+            con.execute(f"drop view if exists src_{table}")
+        for name in (
+            "rejects",
+            "kk_keys",
+            *(f"{p}_{t}" for p in ("raw_src", "chk") for t in TABLES),
+        ):
+            con.execute(f"drop table if exists {name}")

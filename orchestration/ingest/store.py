@@ -124,7 +124,14 @@ def build_lock(settings: Settings) -> Iterator[None]:
 
 def connect_build(settings: Settings) -> duckdb.DuckDBPyConnection:
     settings.warehouse.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(settings.build_db))
+    new = not settings.build_db.exists()
+    try:
+        con = duckdb.connect(str(settings.build_db))
+    except duckdb.Error:
+        if new:  # a file begun on a full disk is no database: the next run begins it again
+            for path in (settings.build_db, settings.build_db.with_name("build.duckdb.wal")):
+                path.unlink(missing_ok=True)
+        raise
     con.execute("set preserve_insertion_order = true")
     con.execute(f"set memory_limit = '{MEMORY_LIMIT}'")
     tmp = settings.home / "tmp" / "duckdb"
