@@ -10,6 +10,7 @@ import sys
 
 import duckdb
 
+from .faults import machine_fault
 from .settings import Settings
 
 DAGSTER_YAML = """\
@@ -189,10 +190,17 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     print(f"SATUDATA_HOME: {settings.home}")
-    instance = _dagster_instance(settings)
-    run = last_run(instance)
+    try:
+        instance = _dagster_instance(settings)
+        run = last_run(instance)
+        summary = describe(instance, run) if run is not None else None
+    except Exception as exc:  # what was published is still worth saying
+        fault = machine_fault(exc, settings.home)
+        if fault is None:
+            raise
+        print(f"Dagster's run storage cannot be read: {fault.english}")
+        run = None
     if run is not None:
-        summary = describe(instance, run)
         print(f"Last run {run.run_id} ({run.job_name}, {summary.launched_by}) {summary.state}"
               f" at {summary.finished_at:%Y-%m-%d %H:%M %Z}")  # fmt: skip
         for check in summary.blocking_checks:
@@ -349,7 +357,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.verbose:
         logging.getLogger("orchestration").setLevel(logging.INFO)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except Exception as exc:
+        fault = machine_fault(exc, Settings.from_env().home)
+        if fault is None:
+            raise
+        print(f"Berhenti: {fault.indonesian}\nStopped: {fault.english}", file=sys.stderr)
+        if args.command == "run":
+            print("The previous publication stays in place.", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import shutil
 from pathlib import Path
 
 # errno -> (Indonesian, English) of what the machine lacks
@@ -37,6 +38,7 @@ WORDS = {
 }
 _QUOTED = re.compile(r'\\?"(?:[^"\\]|\\.)*?\\?"|\'[^\']*\'')
 _QUOTED_PATH = re.compile(r'\\?"(/[^"\\]+)\\?"|\'(/[^\']+)\'')
+FULL_BELOW = 4 << 20  # bytes free on a disk that is full for every purpose here
 _ERRNO_JSON = re.compile(r'"errno"\s*:\s*"(\d+)"')
 
 
@@ -109,7 +111,10 @@ def machine_fault(exc: BaseException, home: Path) -> MachineFault | None:
             path = getattr(error, "filename", None) or next(
                 (a or b for a, b in _QUOTED_PATH.findall(text)), None
             )
-            return MachineFault(code, mount_point(Path(path) if path else home), text[:300])
+            where = mount_point(Path(path) if path else home)
+            if code == errno.EIO and shutil.disk_usage(where).free < FULL_BELOW:
+                code = errno.ENOSPC  # (SQLite says "disk I/O error" of a full disk)
+            return MachineFault(code, where, text[:300])
         if isinstance(error, duckdb.FatalException):  # the database was invalidated by one
             return MachineFault(errno.EIO, mount_point(home), str(error)[:300])
     return None

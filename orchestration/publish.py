@@ -168,7 +168,7 @@ def current_id(settings: Settings) -> str | None:
 def _sweep(warehouse: Path) -> None:
     """What a run killed while publishing left: its temporary file, and a publication folder
     that never got its ``warehouse.duckdb`` (so was never published)."""
-    for stale in warehouse.glob(".published-*.tmp"):
+    for stale in [*warehouse.glob(".published-*.tmp"), *warehouse.glob(".published-*.tmp.wal")]:
         stale.unlink()
     folder = warehouse / "publications"
     for half_made in folder.iterdir() if folder.exists() else []:

@@ -54,7 +54,9 @@ def describe(instance: dg.DagsterInstance, run: dg.DagsterRun) -> RunSummary:
                 blocking.add(f"{check.asset_key.to_user_string()}:{check.check_name}")
         elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
             error = getattr(event.event_specific_data, "error", None)
-            while error is not None and error.cause is not None:  # the error the step raised
+            while (  # the error the step raised, or the fault of the machine that stopped it
+                error is not None and error.cause is not None and error.cls_name != "MachineFault"
+            ):
                 error = error.cause
             failures.append(
                 f"{event.step_key}: {error.message.strip() if error else record.message}"

@@ -14,6 +14,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -137,3 +138,56 @@ def test_a_full_disk_stops_the_run_quarantines_nothing_and_loses_nothing(
         assert list(settings.landing.iterdir()) == []
         assert landed <= kept(settings)
     assert len(faults) >= 5, f"the disk filled up in too few runs to prove anything: {faults}"
+
+
+def satudata(home: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SATUDATA_HOME": str(home), "SATUDATA_PSEUDONYM_KEY": TEST_KEY}
+    env.pop("DAGSTER_HOME", None)  # Dagster's storage on the same small disk, as by default
+    return subprocess.run([str(Path(sys.executable).with_name("satudata")), *args],
+                          capture_output=True, text=True, env=env, timeout=600)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_satudata_run_and_status_on_a_full_disk_say_so_plainly_and_the_next_run_works(
+    small_disk, tmp_path
+):
+    source = tmp_path / "landed"
+    land(source)
+    landed = file_hashes(source)
+    home = small_disk / "data"
+    settings = Settings(home).ensure()
+    shutil.copytree(source, settings.landing, dirs_exist_ok=True)
+    room = os.statvfs(small_disk)
+    with open(small_disk / "filler", "wb") as handle:  # room for Dagster's storage, not the data
+        handle.write(b"\0" * (room.f_bavail * room.f_frsize - (3 << 20)))
+
+    run = satudata(home, "run")
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr, run.stderr[-3000:]
+    assert f"the disk holding {small_disk} is full" in run.stderr, run.stderr[-3000:]
+    assert "The previous publication stays in place." in run.stderr
+    status = satudata(home, "status")
+    assert status.returncode == 0 and "Traceback" not in status.stderr, status.stderr[-3000:]
+    assert landed <= kept(settings)
+    if settings.build_db.exists():
+        assert not [row for row in register_of(settings) if row[2] == "INGEST_ERROR"]
+
+    (small_disk / "filler").unlink()
+    run = satudata(home, "run")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert {row[1] for row in register_of(settings)} == {"accepted", "superseded", "quarantined"}
+    assert list(settings.landing.iterdir()) == []
+    assert sorted(p.name for p in settings.warehouse.glob(".published-*")) == []
+    status = satudata(home, "status")
+    assert status.returncode == 0 and "Published " in status.stdout, status.stderr[-3000:]
+
+
+def test_a_publication_killed_half_way_leaves_neither_its_file_nor_its_wal(tmp_path):
+    from orchestration.publish import _sweep
+
+    warehouse = tmp_path / "warehouse"
+    (warehouse / "publications" / "20250101T000000Z-half").mkdir(parents=True)
+    for name in (".published-x.tmp", ".published-x.tmp.wal", "build.duckdb"):
+        (warehouse / name).write_bytes(b"")
+    _sweep(warehouse)
+    assert sorted(p.name for p in warehouse.rglob("*")) == ["build.duckdb", "publications"]
