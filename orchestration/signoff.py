@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import unicodedata
 from dataclasses import asdict, dataclass
 
 import duckdb
@@ -77,35 +78,33 @@ def decide(
     be taken."""
     if action not in ACTIONS:
         raise SignoffError(
-            f"tindakan tidak dikenal {action!r} (pilih {', '.join(ACTIONS)})",
-            f"unknown action {action!r} (choose {', '.join(ACTIONS)})",
+            f"tindakan tidak dikenal {action[:20]!r} (pilih {', '.join(ACTIONS)})",
+            f"unknown action {action[:20]!r} (choose {', '.join(ACTIONS)})",
         )
-    by, note = (by or "").strip(), (note or "").strip() or None
-    if not by:
-        raise SignoffError(
-            "nama yang memutuskan wajib diisi (--by)", "the name of who decides is required (--by)"
-        )
+    by, note = _checked_name(by), _checked_note(note)
     if action in ("withdraw", "unlock") and not note:
         raise SignoffError(
             f"{action} memerlukan alasan (--reason)", f"{action} needs a reason (--reason)"
         )
     period = (period or "").strip()
     if not PERIOD_RE.match(period):
-        raise SignoffError(f"periode {period!r} bukan YYYY-MM", f"period {period!r} is not YYYY-MM")
+        raise SignoffError(
+            f"periode {period[:20]!r} bukan YYYY-MM", f"period {period[:20]!r} is not YYYY-MM"
+        )
     code = normalise_unit_code(region)
     if action in ("confirm", "withdraw"):
         units = submitting_units()
         if code not in units:
             raise SignoffError(
-                f"{region!r} bukan unit pengirim yang terdaftar",
-                f"{region!r} is not a registered submitting unit",
+                f"{region[:20]!r} bukan unit pengirim yang terdaftar",
+                f"{region[:20]!r} is not a registered submitting unit",
             )
     else:
         levels = {r["kode"]: r["level"] for r in read_reference_csv("kaltim_regions.csv")}
         if levels.get(code or "") not in APPROVABLE_LEVELS:
             raise SignoffError(
-                f"{region!r} bukan kabupaten/kota atau provinsi: hanya wilayah itu yang disetujui",
-                f"{region!r} is not a regency or the province: only those are approved",
+                f"{region[:20]!r} bukan kabupaten/kota atau provinsi: hanya wilayah itu disetujui",
+                f"{region[:20]!r} is not a regency or the province: only those are approved",
             )
     with build_lock(settings):
         con = connect_build(settings)
@@ -113,6 +112,48 @@ def decide(
             return _decide(con, settings, action, code, period, by, note, now)
         finally:
             con.close()
+
+
+NAME_MAX, NOTE_MAX = 120, 1000  # characters of who decides, and of a note or reason
+# Unicode categories never part of a name or a note: controls (ANSI escapes, NUL), format
+# characters, surrogates, private use, unassigned, and line or paragraph separators
+_UNPRINTABLE = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+
+
+def _printable(text: str, newlines: bool = False) -> bool:
+    return all(
+        (newlines and ch == "\n") or unicodedata.category(ch) not in _UNPRINTABLE for ch in text
+    )
+
+
+def _checked_name(by: str | None) -> str:
+    """Who decides: one line of printable text, at most ``NAME_MAX`` characters."""
+    by = (by or "").strip()
+    if not by:
+        raise SignoffError(
+            "nama yang memutuskan wajib diisi (--by)", "the name of who decides is required (--by)"
+        )
+    if len(by) > NAME_MAX or not _printable(by):
+        raise SignoffError(
+            f"nama yang memutuskan harus satu baris teks biasa, paling banyak {NAME_MAX} karakter "
+            "(tanpa baris baru atau karakter kontrol)",
+            f"the name of who decides must be one line of printable text of at most {NAME_MAX} "
+            "characters (no line break or control character)",
+        )
+    return by
+
+
+def _checked_note(note: str | None) -> str | None:
+    """A note or reason: printable text (line breaks allowed), at most ``NOTE_MAX`` characters."""
+    note = (note or "").replace("\r\n", "\n").strip() or None
+    if note is not None and (len(note) > NOTE_MAX or not _printable(note, newlines=True)):
+        raise SignoffError(
+            f"catatan/alasan harus teks biasa, paling banyak {NOTE_MAX} karakter "
+            "(tanpa karakter kontrol)",
+            f"a note or reason must be printable text of at most {NOTE_MAX} characters "
+            "(no control character)",
+        )
+    return note
 
 
 def _decide(con, settings, action, code, period, by, note, now) -> Decision:

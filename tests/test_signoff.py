@@ -327,6 +327,15 @@ def test_signoff_job_in_the_dagster_ui(bontang: Path, tmp_path: Path) -> None:
             in failure.step_failure_data.user_failure_data.description
         )
         assert decisions(home) == 0
+        for name in ("Sri\x00", "Sri\x1b[2J", "Sri\nBontang", "S" * 121):  # refused as on the CLI
+            refused = launch(action="confirm", region_code="64.74.03", period="2025-03",
+                             decided_by=name)  # fmt: skip
+            assert not refused.success
+            (failure,) = [e for e in refused.all_events if e.event_type_value == "STEP_FAILURE"]
+            description = failure.step_failure_data.user_failure_data.description
+            assert "Refused: the name of who decides must be one line" in description
+            assert "Ditolak: nama yang memutuskan harus satu baris" in description
+        assert decisions(home) == 0
 
         done = launch(action="confirm", region_code="64.74.03", period="2025-03",
                       decided_by="Sri, Kec. Bontang Barat", note="validasi selesai")  # fmt: skip
@@ -345,3 +354,54 @@ def test_signoff_job_in_the_dagster_ui(bontang: Path, tmp_path: Path) -> None:
         request = publish_after_signoff(context)
         assert isinstance(request, dg.RunRequest) and request.run_key == done.run_id
         assert publish_after_signoff.job_name == "nightly"
+
+
+HOSTILE_NAMES = {
+    "100 kB": "Rina " * 20_000,
+    "a line break": "Rina\nApproved by the Governor",
+    "ANSI escapes": "\x1b[2J\x1b[31mRina",
+    "a NUL byte": "Rina\x00",
+    "a bidi override": "Rina \u202eanidraW",
+}
+
+
+@pytest.mark.parametrize("what", list(HOSTILE_NAMES))
+def test_a_name_that_is_not_one_printable_line_is_refused_and_nothing_is_recorded(
+    bontang: Path, tmp_path: Path, capsys, what: str
+) -> None:
+    home = copy_home(bontang, tmp_path / "data")
+    name = HOSTILE_NAMES[what]
+    with environment(home):
+        capsys.readouterr()
+        if "\x00" not in name:  # (a NUL byte cannot be an argument of a command)
+            assert satudata("confirm", "64.74.01", "2025-03", "--by", name) == 2
+            err = capsys.readouterr().err
+            assert "Ditolak: nama yang memutuskan harus satu baris" in err
+            assert "Refused: the name of who decides must be one line of printable text" in err
+            assert name not in err and "\x1b" not in err and len(err) < 1000
+        with pytest.raises(SignoffError, match="one line of printable text"):
+            decide(Settings.from_env(), "confirm", "64.74.01", "2025-03", name)
+        assert decisions(home) == 0
+
+
+def test_a_note_too_long_or_with_control_characters_is_refused(
+    bontang: Path, tmp_path: Path, capsys
+) -> None:
+    home = copy_home(bontang, tmp_path / "data")
+    with environment(home):
+        for note in ("x" * 1001, "validasi\x1b[2J selesai", "selesai\x00"):
+            with pytest.raises(SignoffError, match="a note or reason must be printable text"):
+                decide(Settings.from_env(), "confirm", "64.74.01", "2025-03", "Rina", note)
+        capsys.readouterr()
+        assert satudata("withdraw", "64.74.01", "2025-03", "--by", "Rina",
+                        "--reason", "r" * 5000) == 2  # fmt: skip
+        assert "at most 1000 characters" in capsys.readouterr().err
+        assert decisions(home) == 0
+        # a note of several lines, at the limit, is a note
+        note = "Validasi selesai.\r\nDicek ulang: " + "x" * 969
+        assert len(note.replace("\r\n", "\n")) == 1000
+        assert satudata("confirm", "64.74.01", "2025-03", "--by", "Rina, Kec. Bontang Utara",
+                        "--note", note) == 0  # fmt: skip
+        assert register_rows(home, "select decided_by, note from raw.signoffs") == [
+            ("Rina, Kec. Bontang Utara", note.replace("\r\n", "\n"))
+        ]
