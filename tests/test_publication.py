@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 from orchestration import cli
 from orchestration.expectations import SUITES_DIR
 from orchestration.publish import NAMED_VIEWS, PUBLISHED_TABLES
+from orchestration.settings import Settings
 from tests.pipeline import add_submissions, build_published, copy_home, environment, run_pipeline
 
 pytestmark = pytest.mark.xdist_group("publication")
@@ -270,3 +272,46 @@ def test_a_suite_that_does_not_run_blocks_publication(home, tmp_path, capsys):
     assert run_pipeline(home, SATUDATA_EXPECTATIONS_DIR=str(suites)) == 1
     assert "suites did not run: fct_employment" in capsys.readouterr().err
     assert published(home).read_bytes() == before
+
+
+def test_review_pages_are_written_under_the_build_lock_so_two_runs_never_collide(home):
+    """Two runs at once: each writes the review pages of the current publication, one after
+    the other (issue 22: a shared staging folder written outside the lock failed one run)."""
+    import threading
+
+    from orchestration.assets.publication import review_pages
+    from orchestration.ingest.store import build_lock
+    from orchestration.resources import SatudataResource
+
+    settings = Settings(home)
+    resource = SatudataResource(home=str(home))
+    shutil.rmtree(settings.reports / "review")
+    errors: list[BaseException] = []
+
+    def write_pages(times: int) -> None:
+        try:
+            for _ in range(times):
+                review_pages(satudata=resource)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    with build_lock(settings):  # a run holds the build file: the pages wait for it
+        waiting = threading.Thread(target=write_pages, args=(1,))
+        waiting.start()
+        waiting.join(timeout=3)
+        assert waiting.is_alive()
+        assert not (settings.reports / "review").exists()
+        assert not (settings.reports / ".review.tmp").exists()
+    waiting.join(timeout=120)
+    assert not waiting.is_alive() and errors == []
+    assert (settings.reports / "review" / "2025-03" / "index.html").exists()
+
+    runs = [threading.Thread(target=write_pages, args=(4,)) for _ in range(2)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(timeout=300)
+    assert errors == []
+    pages = sorted(p.relative_to(settings.reports) for p in settings.reports.rglob("*.html"))
+    assert Path("review/2025-03/index.html") in pages
+    assert not [p for p in settings.reports.rglob("*") if ".tmp" in p.name or ".old" in p.name]

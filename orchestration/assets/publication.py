@@ -61,9 +61,9 @@ def published_warehouse(
 ) -> dg.MaterializeResult:
     settings = satudata.settings()
     passed, warned = _check_counts(context)
-    with build_lock(settings):
+    with build_lock(settings):  # every write of a run, under the one lock
         publication = publish(settings, context.run.run_id, passed, warned)
-    bulletin = build_bulletin(settings)
+        bulletin = build_bulletin(settings)
     con = duckdb.connect(str(publication.path), read_only=True)
     try:
         cursor = con.execute(
@@ -120,7 +120,8 @@ def published_warehouse(
 )
 def review_pages(satudata: SatudataResource) -> dg.MaterializeResult:
     settings = satudata.settings()
-    folder = write_review_pages(settings, settings.published_db)
+    with build_lock(settings):  # a run at the same time writes them too: one after the other
+        folder = write_review_pages(settings, settings.published_db)
     pages = sorted(folder.glob("*/*.html"))
     flagged = _flagged(settings)
     return dg.MaterializeResult(
