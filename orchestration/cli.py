@@ -284,6 +284,11 @@ def _print_signoff_log(settings: Settings) -> None:
     print(f"Sign-off log: {count} decisions, " + ("intact." if not problems else "NOT INTACT:"))
     for problem in problems:
         print(f"  {problem}")
+    if problems:
+        print("  No decision can be recorded, and the night publishes no approval (every figure "
+              "provisional), until the log is restored from a backup (docs/operations.md).\n"
+              "  Tidak ada keputusan baru, dan tidak ada persetujuan yang diterbitkan (semua angka "
+              "sementara), sampai log dipulihkan dari cadangan.")  # fmt: skip
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:

@@ -7,10 +7,10 @@ project is parsed first).
 
 import dagster as dg
 
-from .assets import ingestion, publication
+from .assets import forum, ingestion, publication
 from .assets.warehouse import warehouse_assets
 from .checks.quality_gate import great_expectations_checks
-from .jobs import SIGNOFFS, SIGNOFFS_IN_FORCE, ingest_job, nightly_job, signoff_job
+from .jobs import ingest_job, nightly_job, signoff_job
 from .resources import SatudataResource, dbt_resource
 from .schedules import nightly_schedule
 from .sensors import email_on_run_failure, landing_sensor, publish_after_signoff
@@ -20,10 +20,10 @@ from .sensors import email_on_run_failure, landing_sensor, publish_after_signoff
 def defs() -> dg.Definitions:
     return dg.Definitions(
         assets=[
-            *dg.with_source_code_references(dg.load_assets_from_modules([ingestion, publication])),
+            *dg.with_source_code_references(
+                dg.load_assets_from_modules([ingestion, forum, publication])
+            ),
             warehouse_assets(),
-            SIGNOFFS,
-            SIGNOFFS_IN_FORCE,
         ],
         asset_checks=[great_expectations_checks()],
         jobs=[ingest_job, nightly_job, signoff_job],

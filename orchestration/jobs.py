@@ -7,6 +7,7 @@ import dagster as dg
 from pydantic import Field
 
 from . import signoff
+from .assets.forum import SIGNOFFS
 from .resources import SatudataResource
 
 ingest_job = dg.define_asset_job(
@@ -24,25 +25,6 @@ nightly_job = dg.define_asset_job(
 )
 
 
-# raw.signoffs: written by the signoff job (not materialized by a run of assets), read by dbt
-SIGNOFFS = dg.AssetSpec(
-    ["raw", "signoffs"],
-    group_name="forum",
-    kinds={"duckdb"},
-    owners=["team:data-engineering"],
-    description="The Forum Satu Data's decisions (raw.signoffs in the build file, append-only; "
-    "raw.signoffs_in_force says what holds): recorded by the signoff job or satudata "
-    "confirm/withdraw/approve/unlock.",
-)
-SIGNOFFS_IN_FORCE = dg.AssetSpec(
-    ["raw", "signoffs_in_force"],
-    deps=[SIGNOFFS],
-    group_name="forum",
-    kinds={"duckdb"},
-    owners=["team:data-engineering"],
-    description="The confirmations and approvals in force: a view of raw.signoffs "
-    "(orchestration/ingest/store.py), read by sign-off, ingestion (locks) and dbt.",
-)
 Action = Enum("Action", {action: action for action in signoff.ACTIONS})
 
 

@@ -45,7 +45,9 @@ create table publication_log (
     run_id varchar not null,
     periods varchar not null,
     checks_passed integer not null,
-    checks_warned integer not null
+    checks_warned integer not null,
+    signoff_log_intact boolean,
+    signoff_log_problems varchar
 )
 """
 
@@ -66,6 +68,10 @@ LOG_DESCRIPTIONS = {
     "periods": "Periods (periode) published, comma-separated.",
     "checks_passed": "Checks (dbt tests and Great Expectations suites) that passed.",
     "checks_warned": "Checks that failed with WARN severity (recorded, not blocking).",
+    "signoff_log_intact": "Whether the sign-off log was found intact when this was built; when "
+    "not, no confirmation or approval is published and every figure is provisional.",
+    "signoff_log_problems": "What was wrong with the sign-off log (a decision changed, removed or "
+    "inserted), when it was not intact.",
 }
 
 
@@ -202,16 +208,23 @@ def publish(
         con.execute(LOG_DDL)
         if settings.published_db.exists():
             con.execute("attach ? as previous (read_only)", [str(settings.published_db)])
-            con.execute("insert into publication_log select * from previous.publication_log")
+            con.execute(
+                "insert into publication_log by name select * from previous.publication_log"
+            )
             con.execute("detach previous")
         periods = [
             p
             for (p,) in con.execute("select distinct period from fct_poverty order by 1").fetchall()
         ]
+        intact, problems = con.execute(
+            "select coalesce(bool_and(intact), false), string_agg(array_to_string(problems, '; '))"
+            " from build.raw.signoff_log_state"
+        ).fetchone()
         con.execute(
-            "insert into publication_log values (?, ?, ?, ?, ?, ?)",
-            [publication_id, now, run_id, ",".join(periods), checks_passed, checks_warned],
-        )
+            "insert into publication_log values (?, ?, ?, ?, ?, ?, ?, ?)",
+            [publication_id, now, run_id, ",".join(periods), checks_passed, checks_warned,
+             intact, problems or None],
+        )  # fmt: skip
         con.execute("detach build")
         for table in NAMED_VIEWS:
             con.execute(

@@ -157,6 +157,14 @@ def _checked_note(note: str | None) -> str | None:
 
 
 def _decide(con, settings, action, code, period, by, note, now) -> Decision:
+    problems = verify_log(con)
+    if problems:
+        raise SignoffError(
+            f"log sign-off tidak utuh ({'; '.join(problems[:3])}): tidak ada keputusan baru "
+            "sampai log dipulihkan dari cadangan (docs/operations.md)",
+            f"the sign-off log is not intact ({'; '.join(problems[:3])}): no new decision until "
+            "it is restored from a backup (docs/operations.md)",
+        )
     publication = current_id(settings)
     submissions: list[str] = []
     digest = None
@@ -301,6 +309,36 @@ def verify_log(con: duckdb.DuckDBPyConnection) -> list[str]:
             problems.append(f"{row['decision_id'][:12]}: changed after it was recorded")
         previous = row["decision_id"]
     return problems
+
+
+@dataclass(frozen=True)
+class LogState:
+    decisions: int
+    problems: list[str]
+
+    @property
+    def intact(self) -> bool:
+        return not self.problems
+
+
+def record_log_state(settings: Settings) -> LogState:
+    """Verify the log and record the result in ``raw.signoff_log_state``, which the warehouse
+    reads: confirmations and approvals are published only from a log found intact. The caller
+    holds the build lock."""
+    con = connect_build(settings)
+    try:
+        (count,) = con.execute("select count(*) from raw.signoffs").fetchone()
+        state = LogState(count, verify_log(con))
+        con.execute("begin transaction")
+        con.execute("delete from raw.signoff_log_state")
+        con.execute(
+            "insert into raw.signoff_log_state values (now(), ?, ?, ?)",
+            [state.decisions, state.intact, state.problems],
+        )
+        con.execute("commit")
+    finally:
+        con.close()
+    return state
 
 
 def _in_force(con: duckdb.DuckDBPyConnection, code: str, period: str, action: str) -> dict | None:

@@ -8,6 +8,7 @@ the Dagster ``signoff`` job.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -154,6 +155,7 @@ def test_bontang_signs_off_locks_and_unlocks(bontang: Path, tmp_path: Path, caps
             f"select {CONTRACT_POVERTY} from fct_poverty "
             "where period = '2025-03' and region_code like '64.74%' order by all",
         )
+        approved_home = copy_home(home, tmp_path / "approved")  # for the tampering test below
 
         # a later revision for the approved period (12 households instead of 20) and April's
         # submissions, in which Bontang Selatan's households halve
@@ -298,6 +300,67 @@ def test_bontang_signs_off_locks_and_unlocks(bontang: Path, tmp_path: Path, caps
             "select confirmed_by from fct_submission_status "
             "where unit_code = '64.74.01' and period = '2025-03' and status = 'accepted'",
         ) == [(None,)]
+
+    a_tampered_log_stops_decisions_and_publishes_no_approval(approved_home, capsys)
+
+
+def a_tampered_log_stops_decisions_and_publishes_no_approval(home: Path, capsys) -> None:
+    """Kota Bontang approved; then somebody changes who approved in the build file."""
+    backup = home.parent / "backup.duckdb"
+    shutil.copy(home / "warehouse" / "build.duckdb", backup)  # the operator's backup
+    con = duckdb.connect(str(home / "warehouse" / "build.duckdb"))
+    con.execute("update raw.signoffs set decided_by = 'Walidata Palsu' where action = 'approve'")
+    con.close()
+    with environment(home):
+        before = decisions(home)
+        for args in (
+            ("unlock", "64.74", "2025-03", "--by", "Walidata Bappeda", "--reason", "cek ulang"),
+            ("confirm", "64.74.01", "2025-04", "--by", "Rina"),
+        ):
+            capsys.readouterr()
+            assert satudata(*args) == 2, args
+            err = capsys.readouterr().err
+            assert "Refused: the sign-off log is not intact" in err, err
+            assert "Ditolak: log sign-off tidak utuh" in err, err
+        assert decisions(home) == before
+
+        assert run_pipeline(home) == 0  # the figures publish, as provisional
+        assert published(
+            home, "select distinct approval_status, approved_by from fct_poverty"
+        ) == [("provisional", None)]
+        assert published(home, "select count(*) from fct_signoff_log") == [(0,)]
+        assert published(
+            home, "select count(*) from fct_submission_status where confirmed_by is not null"
+        ) == [(0,)]
+        ((intact, problems),) = published(
+            home,
+            "select signoff_log_intact, signoff_log_problems from publication_log "
+            "order by published_at desc limit 1",
+        )
+        assert intact is False and "changed after it was recorded" in problems
+        bulletin = (home / "warehouse" / "bulletin.html").read_text()
+        assert 'id="signoff-log-broken"' in bulletin and "Walidata Palsu" not in bulletin
+        assert "The sign-off log is not intact: every figure is provisional." in bulletin
+        capsys.readouterr()
+        assert satudata("status") == 0
+        out = capsys.readouterr().out
+        assert "NOT INTACT" in out and "no approval (every figure provisional)" in out
+
+        # restored from the backup: the approval holds again, with the true name
+        con = duckdb.connect(str(home / "warehouse" / "build.duckdb"))
+        con.execute("attach ? as backup (read_only)", [str(backup)])
+        con.execute("delete from raw.signoffs")
+        con.execute("insert into raw.signoffs select * from backup.raw.signoffs")
+        con.close()
+        assert run_pipeline(home) == 0
+        assert published(
+            home,
+            "select approval_status, approved_by from fct_poverty "
+            "where region_code = '64.74' and period = '2025-03'",
+        ) == [("approved", "Walidata Bappeda")]
+        assert published(home, "select count(*) from fct_signoff_log") == [(4,)]
+        bulletin = (home / "warehouse" / "bulletin.html").read_text()
+        assert 'id="signoff-log-broken"' not in bulletin
 
 
 def test_signoff_job_in_the_dagster_ui(bontang: Path, tmp_path: Path) -> None:

@@ -96,6 +96,14 @@ select * exclude (latest) from (
     from raw.signoffs
 )
 where latest = 1 and action in ('confirm', 'approve');
+-- The sign-off log's verification (signoff.record_log_state), each night before the warehouse
+-- is built: confirmations and approvals are published only from a log found intact.
+create table if not exists raw.signoff_log_state (
+    checked_at timestamptz not null,
+    decisions bigint not null,
+    intact boolean not null,
+    problems varchar[] not null          -- each decision changed, removed or inserted
+);
 create table if not exists raw.rejects (
     submission_id varchar not null,
     table_name varchar not null,

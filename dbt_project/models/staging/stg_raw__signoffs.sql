@@ -1,5 +1,12 @@
-with source as (
+-- decisions are read only from a log found intact by the night's verification
+with log_state as (
+    select coalesce(bool_and(intact), false) as intact
+    from {{ source('raw', 'signoff_log_state') }}
+),
+
+source as (
     select * from {{ source('raw', 'signoffs') }}
+    where (select intact from log_state)
 ),
 
 renamed as (
