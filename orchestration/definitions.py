@@ -23,6 +23,8 @@ def defs() -> dg.Definitions:
             *dg.with_source_code_references(
                 dg.load_assets_from_modules([ingestion, forum, publication])
             ),
+            forum.SIGNOFFS,
+            forum.SIGNOFFS_IN_FORCE,
             warehouse_assets(),
         ],
         asset_checks=[great_expectations_checks()],

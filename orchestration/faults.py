@@ -12,7 +12,10 @@ import errno
 import os
 import re
 import shutil
+import sqlite3
 from pathlib import Path
+
+import duckdb
 
 # errno -> (Indonesian, English) of what the machine lacks
 ERRNOS = {
@@ -77,10 +80,6 @@ def mount_point(path: Path) -> Path:
 
 
 def _errno(error: BaseException) -> int | None:
-    import sqlite3
-
-    import duckdb
-
     if isinstance(error, OSError):
         return error.errno if error.errno in ERRNOS else None
     storage = (duckdb.IOException, duckdb.TransactionException, duckdb.FatalException,
@@ -98,8 +97,6 @@ def _errno(error: BaseException) -> int | None:
 def machine_fault(exc: BaseException, home: Path) -> MachineFault | None:
     """The ``MachineFault`` behind ``exc`` (or anything it was raised from), or None when it is
     not the machine's. ``home`` is the data root, named when the error names no file."""
-    import duckdb
-
     for error in _chain(exc):
         if isinstance(error, MachineFault):
             return error
