@@ -411,13 +411,16 @@ def test_a_mode_000_file_read_by_a_non_root_run_quarantines_only_its_submission(
         for path in [home.parent, *home.rglob("*"), home]:
             path.chmod(0o777 if path.is_dir() else 0o666)
         (folder / "anggota.csv").chmod(0)
-        done = subprocess.run(
-            [sys.executable, "-c", UNPRIVILEGED_INGEST], capture_output=True, text=True,
-            timeout=300, cwd=home.parent,
-            env={**os.environ, "SATUDATA_HOME": str(home), "SATUDATA_PSEUDONYM_KEY": TEST_KEY},
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr[-3000:]
+        # Deterministic whatever else the machine runs: one submission at a time (no thread
+        # timing), a HOME the unprivileged user can read (nothing looks into /root), no limit
+        # on time but the suite's, and everything it printed when it fails.
+        env = {**os.environ, "SATUDATA_HOME": str(home), "SATUDATA_PSEUDONYM_KEY": TEST_KEY,
+               "SATUDATA_INGEST_WORKERS": "1", "HOME": str(home.parent)}  # fmt: skip
+        done = subprocess.run([sys.executable, "-c", UNPRIVILEGED_INGEST], capture_output=True,
+                              text=True, timeout=900, cwd=home.parent, env=env)  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr[-5000:]
         lines = sorted(done.stdout.splitlines())
+        assert len(lines) == 3, done.stdout + done.stderr[-5000:]
         assert lines[-1].startswith("locked quarantined INGEST_ERROR PermissionError"), lines
         assert [line.split()[1] for line in lines[:2]] == ["accepted", "accepted"], lines
         assert list(settings.landing.iterdir()) == []
