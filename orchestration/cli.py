@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import logging
 import os
 import sys
+import warnings
 
 import duckdb
 
@@ -110,12 +112,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     run_config: dict = {"loggers": {"console": {"config": {"log_level": level}}}}
     if args.full_refresh:
         run_config["ops"] = {"warehouse_models": {"config": {"full_refresh": True}}}
-    result = job.execute_in_process(
-        instance=instance,
-        raise_on_error=False,
-        tags={PID_TAG: str(os.getpid())},
-        run_config=run_config,
-    )
+    # dbt's and the steps' own output goes to a log file unless -v: the terminal gets the summary
+    output = settings.home / "logs" / "last-run.log"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        contextlib.nullcontext(sys.stdout) if args.verbose else open(output, "w") as out,
+        contextlib.redirect_stdout(out),
+    ):
+        result = job.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            tags={PID_TAG: str(os.getpid())},
+            run_config=run_config,
+        )
     _print_register(settings)
     if not result.success:
         summary = describe(instance, instance.get_run_by_id(result.run_id))
@@ -128,6 +137,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(
             f"Run {result.run_id} failed; the previous publication stays in place.", file=sys.stderr
         )
+        if not args.verbose:
+            print(f"dbt's and the steps' output: {output}", file=sys.stderr)
         return 1
     _print_publication(settings)
     print(f"Run {result.run_id} succeeded.")
@@ -230,8 +241,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                 f"  {unit:<9} {period} {status:<12} {hh:>8} households {rejected:>6} rejected  {reason[:60]}"
             )
         review = settings.reports / "review"
-        if review.exists():
-            print(f"\nReview pages for the forum: {review}/<period>/index.html")
+        for index in sorted(review.glob("*/index.html"))[-1:]:
+            print(f"\nReview pages for the forum: {index}")
         _print_signoff_log(settings)
     else:
         _print_register(settings)
@@ -360,8 +371,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # quiet unless -v: warnings of the libraries (beta notices) and their INFO and DEBUG lines
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     if args.verbose:
         logging.getLogger("orchestration").setLevel(logging.INFO)
+    else:
+        warnings.filterwarnings("ignore", message=".*is currently in beta")
     try:
         return args.func(args)
     except Exception as exc:

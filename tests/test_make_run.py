@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import duckdb
 import pytest
 
@@ -15,8 +20,22 @@ def test_demo_data_then_run_publishes_every_mart_and_prints_how_to_query(tmp_pat
     home = tmp_path / "data"
     with environment(home):
         assert cli.main(["demo-data", "--if-empty", "--period", "2025-03"]) == 0
-        assert cli.main(["run"]) == 0
-    out = capsys.readouterr().out
+        env = dict(os.environ)
+    satudata = str(Path(sys.executable).with_name("satudata"))
+    run = subprocess.run([satudata, "run"], capture_output=True, text=True, env=env, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = run.stdout
+    # quiet by default: the summary, no library notices, INFO/DEBUG lines or colour codes
+    assert "Warning" not in run.stderr and " INFO " not in run.stderr, run.stderr[-3000:]
+    assert " DEBUG " not in run.stderr + out and "\x1b" not in run.stderr + out
+    assert "START sql" not in out and len(out.splitlines()) < 60, out
+    log = (home / "logs" / "last-run.log").read_text()
+    assert "START sql view model staging.stg_raw__households" in log and "\x1b" not in log
+    with environment(home):
+        assert cli.main(["status"]) == 0
+    status = capsys.readouterr().out
+    (index,) = [line.split(": ", 1)[1] for line in status.splitlines() if "Review pages" in line]
+    assert Path(index).is_file() and "<period>" not in index
     # every DuckDB file was closed (checkpointed) by whoever wrote it
     assert sorted(p.name for p in (home / "warehouse").glob("*.wal")) == []
     assert (
