@@ -16,7 +16,6 @@ import pytest
 
 from orchestration.ingest.contract import REASONS
 from orchestration.ingest.pipeline import Ingestor
-from orchestration.ingest.store import connect_build
 from orchestration.settings import Settings
 from tests.conftest import NOW, TEST_KEY
 from tests.submissions import COLUMNS, manifest, register, write_submission
@@ -466,36 +465,6 @@ def test_pseudonyms_are_hmac_sha256_of_the_identifier_with_the_key(settings, ing
     mac = hmac.new(TEST_KEY.encode(), data["keluarga"][0]["no_kk"].encode(), hashlib.sha256)
     expected = int.from_bytes(mac.digest()[:16], "big")  # the MAC's first 128 bits
     assert query("select household_key from raw.households where line = 2") == [(expected,)]
-
-
-def test_a_build_file_with_hexadecimal_pseudonyms_is_migrated_without_loss(settings, ingest, query):
-    data = register()
-    write_submission(settings.landing, "s", data)
-    ingest()
-    keys = query("select line, household_key, head_person_key from raw.households order by line")
-    con = duckdb.connect(str(settings.build_db))
-    for column in ("household_key", "head_person_key"):  # as the build file stored them before
-        con.execute(
-            f"alter table raw.households alter column {column} set data type varchar "
-            f"using lower(lpad(hex({column}), 32, '0')) || repeat('0', 32)"
-        )
-    con.close()
-    con = connect_build(settings)
-    try:
-        assert (
-            con.execute(
-                "select line, household_key, head_person_key from raw.households order by line"
-            ).fetchall()
-            == keys
-        )
-        assert (
-            con.execute(
-                "select data_type from information_schema.columns where column_name = 'household_key'"
-            ).fetchall()
-            == [("UHUGEINT",)] * 3
-        )
-    finally:
-        con.close()
 
 
 def test_key_is_generated_with_mode_0600_when_not_given(settings, monkeypatch, caplog):

@@ -11,7 +11,6 @@ from pathlib import Path
 import duckdb
 
 from ..settings import MEMORY_LIMIT, SEEDS_DIR, Settings
-from .contract import WORKING_AGE
 
 RAW_SCHEMA = """
 create schema if not exists raw;
@@ -146,63 +145,7 @@ def connect_build(settings: Settings) -> duckdb.DuckDBPyConnection:
     tmp.mkdir(parents=True, exist_ok=True)
     con.execute(f"set temp_directory = '{tmp}'")
     con.execute(RAW_SCHEMA)
-    _migrate_keys(con)
-    _migrate_ages(con)
     return con
-
-
-KEY_COLUMNS = {
-    "households": ("household_key", "head_person_key"),
-    "members": ("person_key", "household_key"),
-    "receipts": ("household_key", "person_key"),
-}
-
-
-def _migrate_keys(con: duckdb.DuckDBPyConnection) -> None:
-    """Build files written before pseudonyms became integers kept 64 hexadecimal characters.
-
-    The UHUGEINT is the same MAC's first 32 of them, so the conversion is exact and the
-    raw rows (the only copy outside the archive) are kept.
-    """
-    for table, columns in KEY_COLUMNS.items():
-        for column in columns:
-            (kind,) = con.execute(
-                "select data_type from information_schema.columns "
-                "where table_schema = 'raw' and table_name = ? and column_name = ?",
-                [table, column],
-            ).fetchone()
-            if kind == "VARCHAR":
-                con.execute(
-                    f"alter table raw.{table} alter column {column} set data type uhugeint "
-                    f"using ('0x' || left({column}, 32))::uhugeint"
-                )
-
-
-def _migrate_ages(con: duckdb.DuckDBPyConnection) -> None:
-    """Build files written before ages were decided at ingestion: add them to the raw members,
-    by the same rule (full years at the period's last day)."""
-    columns = {
-        name
-        for (name,) in con.execute(
-            "select column_name from information_schema.columns "
-            "where table_schema = 'raw' and table_name = 'members'"
-        ).fetchall()
-    }
-    if "age_years" in columns:
-        return
-    con.execute("alter table raw.members add column age_years integer")
-    con.execute("alter table raw.members add column is_working_age boolean")
-    con.execute(
-        """
-        update raw.members as m set
-            age_years = date_diff('year', m.birth_date, last_day(strptime(s.period, '%Y-%m')::date))
-                - (strftime(last_day(strptime(s.period, '%Y-%m')::date), '%m%d')
-                   < strftime(m.birth_date, '%m%d'))::integer,
-            is_working_age = false
-        from raw.submissions as s where s.submission_id = m.submission_id
-        """
-    )
-    con.execute(f"update raw.members set is_working_age = age_years >= {WORKING_AGE}")
 
 
 def read_reference_csv(name: str, seeds: Path = SEEDS_DIR) -> list[dict[str, str]]:
