@@ -11,6 +11,7 @@ import smtplib
 from dataclasses import dataclass
 from email.message import EmailMessage
 
+from .ingest.contract import WITA
 from .runs import RunSummary
 
 
@@ -52,7 +53,7 @@ def failure_message(settings: AlertSettings, job: str, run_id: str, summary: Run
     message["To"] = ", ".join(settings.recipients)
     lines = [
         f"Run {run_id} ({job}, {summary.launched_by}) gagal pada / failed at "
-        f"{summary.finished_at:%Y-%m-%d %H:%M %Z}.",
+        f"{summary.finished_at.astimezone(WITA):%Y-%m-%d %H:%M} WITA.",
         "Publikasi sebelumnya tetap berlaku. / The previous publication stays in place.",
         "",
     ]
@@ -62,7 +63,10 @@ def failure_message(settings: AlertSettings, job: str, run_id: str, summary: Run
         lines.append("")
     if summary.failures:
         lines.append("Langkah yang gagal / Failed steps:")
-        lines += [f"  - {failure.splitlines()[0][:500]}" for failure in summary.failures]
+        for failure in summary.failures:  # the step, then what broke, a line each (up to ten)
+            first, *rest = failure.splitlines() or [""]
+            lines.append(f"  - {first[:600]}")
+            lines += [f"      {line[:600]}" for line in rest[:10]]
         lines.append("")
     if ui_url:
         lines.append(f"Dagster: {ui_url.rstrip('/')}/runs/{run_id}")

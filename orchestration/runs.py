@@ -53,6 +53,10 @@ def describe(instance: dg.DagsterInstance, run: dg.DagsterRun) -> RunSummary:
             if not check.passed and check.severity == dg.AssetCheckSeverity.ERROR:
                 blocking.add(f"{check.asset_key.to_user_string()}:{check.check_name}")
         elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
+            explained = getattr(event.event_specific_data, "user_failure_data", None)
+            if explained is not None and explained.description:  # a dg.Failure says what broke
+                failures.append(f"{event.step_key}: {explained.description.strip()}")
+                continue
             error = getattr(event.event_specific_data, "error", None)
             while (  # the error the step raised, or the fault of the machine that stopped it
                 error is not None and error.cause is not None and error.cls_name != "MachineFault"

@@ -6,6 +6,7 @@ import email
 import socket
 
 import dagster as dg
+import duckdb
 import pytest
 from aiosmtpd.controller import Controller
 
@@ -82,3 +83,35 @@ def test_alerts_are_off_when_no_smtp_server_is_set(settings, inbox, monkeypatch)
 def test_the_alert_sensor_is_part_of_the_code_location_and_running():
     sensor = defs().resolve_sensor_def("email_on_run_failure")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_a_dbt_failure_is_mailed_with_the_model_and_its_database_error_in_wita(
+    settings, inbox, monkeypatch
+):
+    """The raw table lost a column the warehouse reads (a schema drift): the e-mail names the
+    step, the dbt model and DuckDB's error, without colour codes, at a WITA time."""
+    monkeypatch.setenv("SATUDATA_ALERT_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("SATUDATA_ALERT_SMTP_PORT", str(inbox.port))
+    monkeypatch.setenv("SATUDATA_ALERT_TO", "data@kaltim.example")
+    instance = cli._dagster_instance(settings)
+    write_submission(settings.landing, "s", register())
+    assert defs().resolve_job_def("ingest").execute_in_process(instance=instance).success
+    con = duckdb.connect(str(settings.build_db))
+    con.execute("alter table raw.households drop column welfare_decile")
+    con.close()
+    result = defs().resolve_job_def("nightly").execute_in_process(
+        instance=instance, raise_on_error=False
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
+    context = dg.build_run_status_sensor_context(
+        sensor_name="email_on_run_failure", dagster_instance=instance,
+        dagster_run=result.dagster_run, dagster_event=failure,
+    ).for_run_failure()  # fmt: skip
+    email_on_run_failure(context)
+    [message] = inbox.messages
+    body = message.get_payload(decode=True).decode()
+    assert "warehouse_models: dbt model staging.stg_raw__households error:" in body, body
+    assert "welfare_decile" in body and "Binder Error" in body, body
+    assert "The dbt CLI process" not in body and "\x1b" not in body
+    assert " WITA." in body and " UTC" not in body

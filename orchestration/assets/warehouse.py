@@ -4,6 +4,7 @@ dbt sources ``raw.<table>`` map to the ingestion assets' keys ``raw/<table>``; g
 owners come from dbt ``meta`` (dbt_project.yml); dbt tests show as asset checks.
 """
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -77,6 +78,28 @@ def _with_table_metadata(events: list, manifest: dict, build_db: Path) -> Iterat
         con.close()
 
 
+def dbt_failure(target: Path, manifest: dict, most: int = 10) -> str:
+    """What failed in a dbt build, from its ``run_results.json``: one line per failed model,
+    seed or test (the first ``most``), with the database's error, the first line the first
+    failure (``satudata status`` and the alert show it)."""
+    results_file = target / "run_results.json"
+    results = json.loads(results_file.read_text())["results"] if results_file.exists() else []
+    lines = []
+    for result in results:
+        if result["status"] not in ("error", "fail", "runtime error"):
+            continue
+        node = manifest["nodes"].get(result["unique_id"], {})
+        what = f"{node.get('resource_type', 'node')} {node.get('schema', '?')}.{node.get('name')}"
+        if node.get("resource_type") == "test":
+            what = f"test {node.get('name')}"
+        message = " ".join((result.get("message") or "").split())
+        lines.append(f"dbt {what} {result['status']}: {message}"[:600])
+    if not lines:
+        return f"dbt build failed; see its log in {target}"
+    more = len(lines) - most
+    return "\n".join(lines[:most] + ([f"(and {more} more)"] if more > 0 else []))
+
+
 class WarehouseTranslator(DagsterDbtTranslator):
     """dagster-dbt's keys, groups and owners (from dbt ``meta``); the marts, which analysts
     read through the publication, are overdue when older than a publication may be."""
@@ -133,7 +156,10 @@ def warehouse_assets() -> dg.AssetsDefinition:
             # dbt has finished: the build file is ours to read
             yield from _with_table_metadata(events, invocation.manifest, settings.build_db)
             if failure is not None:
-                raise failure
+                raise dg.Failure(
+                    description=dbt_failure(invocation.target_path, invocation.manifest),
+                    metadata={"dbt_log": dg.MetadataValue.path(str(invocation.target_path))},
+                ) from failure
         for old in sorted(runs.iterdir(), key=lambda p: p.stat().st_mtime)[:-KEEP_DBT_RUNS]:
             shutil.rmtree(old, ignore_errors=True)
 
