@@ -12,8 +12,8 @@ import warnings
 
 import duckdb
 
-from .faults import machine_fault
-from .settings import Settings
+from orchestration.faults import machine_fault
+from orchestration.settings import Settings
 
 DAGSTER_YAML = """\
 # Written by satudata. One writer of build.duckdb at a time: runs queue one by one.
@@ -43,7 +43,7 @@ def _dagster_instance(settings: Settings):
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
-    from .demo import write_demo
+    from orchestration.demo import write_demo
 
     settings = Settings.from_env().ensure()
     received = settings.archive / "submissions"
@@ -88,7 +88,7 @@ def _print_register(settings: Settings) -> None:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from .dbt_project import prepare
+    from orchestration.defs.dbt_project import prepare
 
     print(f"dbt manifest: {prepare()}")
     _dagster_instance(Settings.from_env().ensure())  # writes dagster.yaml for `make dev`
@@ -99,8 +99,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.full_refresh and args.job != "nightly":
         print("--full-refresh builds the warehouse: only with --job nightly.", file=sys.stderr)
         return 2
-    from .definitions import defs
-    from .runs import PID_TAG, describe, fail_dead_runs
+    from orchestration.defs.definitions import defs
+    from orchestration.defs.runs import PID_TAG, describe, fail_dead_runs
 
     settings = Settings.from_env().ensure()
     os.environ["SATUDATA_HOME"] = str(settings.home)
@@ -154,7 +154,7 @@ def _has_column(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool
 
 
 def _print_publication(settings: Settings) -> None:
-    from .publish import current_id
+    from orchestration.publication.publish import current_id
 
     if not settings.published_db.exists():
         print("Nothing published yet.")
@@ -197,7 +197,7 @@ def _print_publication(settings: Settings) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .runs import describe, last_run
+    from orchestration.defs.runs import describe, last_run
 
     settings = Settings.from_env()
     print(f"SATUDATA_HOME: {settings.home}")
@@ -251,8 +251,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_signoff(args: argparse.Namespace) -> int:
     """confirm / withdraw / approve / unlock: one decision of the Forum Satu Data."""
-    from .ingest.contract import WITA
-    from .signoff import SignoffError, decide
+    from orchestration.forum.signoff import SignoffError, decide
+    from orchestration.ingest.contract import WITA
 
     settings = Settings.from_env()
     try:
@@ -276,7 +276,7 @@ def cmd_signoff(args: argparse.Namespace) -> int:
 
 def _print_signoff_log(settings: Settings) -> None:
     """The sign-off log's size, and whether it is intact (``signoff.verify_log``)."""
-    from .signoff import verify_log
+    from orchestration.forum.signoff import verify_log
 
     try:
         con = duckdb.connect(str(settings.build_db), read_only=True)
@@ -303,7 +303,7 @@ def _print_signoff_log(settings: Settings) -> None:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from .publish import rollback
+    from orchestration.publication.publish import rollback
 
     settings = Settings.from_env()
     restored = rollback(settings)

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import duckdb
 
-from .ingest.store import read_reference_csv, submitting_units
-from .settings import SEEDS_DIR
+from orchestration.ingest.store import read_reference_csv, submitting_units
+from orchestration.settings import SEEDS_DIR
 
 # Approximate population per kabupaten/kota (BPS projections, mid-2020s, rounded).
 POPULATION = {

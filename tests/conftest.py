@@ -20,7 +20,7 @@ def pytest_configure(config: pytest.Config) -> None:
     import os
     import tempfile
 
-    from orchestration.dbt_project import prepare
+    from orchestration.defs.dbt_project import prepare
 
     previous = os.environ.get("SATUDATA_HOME")
     os.environ["SATUDATA_HOME"] = tempfile.mkdtemp(prefix="satudata-parse-")

@@ -11,8 +11,8 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from orchestration import cli
-from orchestration.definitions import defs
-from orchestration.sensors import email_on_run_failure
+from orchestration.defs.definitions import defs
+from orchestration.defs.sensors import email_on_run_failure
 from tests.submissions import register, write_submission
 
 
@@ -99,8 +99,10 @@ def test_a_dbt_failure_is_mailed_with_the_model_and_its_database_error_in_wita(
     con = duckdb.connect(str(settings.build_db))
     con.execute("alter table raw.households drop column welfare_decile")
     con.close()
-    result = defs().resolve_job_def("nightly").execute_in_process(
-        instance=instance, raise_on_error=False
+    result = (
+        defs()
+        .resolve_job_def("nightly")
+        .execute_in_process(instance=instance, raise_on_error=False)
     )
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)

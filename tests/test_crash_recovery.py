@@ -24,8 +24,8 @@ KILL_AT = {
     "reading": "orchestration.ingest.pipeline.validate",  # the tables read, a UTF-8 copy in tmp/
     "quarantine move": "orchestration.ingest.landing.quarantine",  # recorded, not yet moved
     "dbt": "dbt build",  # while dbt builds (its child process, found through /proc)
-    "checks": "orchestration.expectations.validate_suites",
-    "publication": "orchestration.publish._fsync",  # the new file written, not yet in place
+    "checks": "orchestration.checks.expectations.validate_suites",
+    "publication": "orchestration.publication.publish._fsync",  # the new file written, not yet in place
 }
 KILLED_RUN = """
 import importlib, os, pathlib, signal, sys, threading, time

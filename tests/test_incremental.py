@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from orchestration import cli
-from orchestration.dbt_project import DBT_EXECUTABLE, dbt_project
+from orchestration.defs.dbt_project import DBT_EXECUTABLE, dbt_project
 from tests.pipeline import build_published, copy_home, environment, run_pipeline
 from tests.submissions import manifest, register, write_submission
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.definitions import defs
+from orchestration.defs.definitions import defs
 
 
 def _graph():
@@ -77,7 +77,7 @@ def test_importing_the_code_location_reads_nothing_and_a_missing_manifest_is_a_c
     project = tmp_path / "dbt_project"
     shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
     script = (
-        "import orchestration.definitions as d\n"
+        "import orchestration.defs.definitions as d\n"
         "print('imported')\n"
         "try:\n    d.defs()\nexcept FileNotFoundError as e:\n    print('load:', e)\n"
     )

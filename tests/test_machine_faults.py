@@ -183,7 +183,7 @@ def test_satudata_run_and_status_on_a_full_disk_say_so_plainly_and_the_next_run_
 
 
 def test_a_publication_killed_half_way_leaves_neither_its_file_nor_its_wal(tmp_path):
-    from orchestration.publish import _sweep
+    from orchestration.publication.publish import _sweep
 
     warehouse = tmp_path / "warehouse"
     (warehouse / "publications" / "20250101T000000Z-half").mkdir(parents=True)

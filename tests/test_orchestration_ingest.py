@@ -7,9 +7,9 @@ import duckdb
 import pytest
 
 from orchestration import cli
-from orchestration.definitions import defs
+from orchestration.defs.definitions import defs
+from orchestration.defs.sensors import landing_sensor
 from orchestration.demo import households_per_unit, write_demo
-from orchestration.sensors import landing_sensor
 from tests.submissions import register, write_submission
 
 

@@ -15,8 +15,8 @@ import duckdb
 import pytest
 
 from orchestration import cli
-from orchestration.expectations import SUITES_DIR
-from orchestration.publish import NAMED_VIEWS, PUBLISHED_TABLES
+from orchestration.checks.expectations import SUITES_DIR
+from orchestration.publication.publish import NAMED_VIEWS, PUBLISHED_TABLES
 from orchestration.settings import Settings
 from tests.pipeline import add_submissions, build_published, copy_home, environment, run_pipeline
 
@@ -66,7 +66,7 @@ def test_published_file_holds_the_contract_tables_and_no_person_level_data(home)
     [(passed, warned)] = con.execute(
         "select checks_passed, checks_warned from publication_log"
     ).fetchall()
-    from orchestration.definitions import defs
+    from orchestration.defs.definitions import defs
 
     # every check of the graph (dbt tests and GX suites) was evaluated before publishing
     assert passed + warned == len(list(defs().resolve_asset_graph().asset_check_keys))
@@ -279,9 +279,9 @@ def test_review_pages_are_written_under_the_build_lock_so_two_runs_never_collide
     the other (issue 22: a shared staging folder written outside the lock failed one run)."""
     import threading
 
-    from orchestration.assets.publication import review_pages
+    from orchestration.defs.assets.publication import review_pages
+    from orchestration.defs.resources import SatudataResource
     from orchestration.ingest.store import build_lock
-    from orchestration.resources import SatudataResource
 
     settings = Settings(home)
     resource = SatudataResource(home=str(home))

@@ -123,7 +123,7 @@ def test_fct_poverty_suite_catches_inconsistent_levels_stale_data_and_unknown_re
 )
 def test_the_key_of_each_person_level_table_is_unique_by_a_blocking_dbt_test(model, key):
     """The GX suites of these tables leave key uniqueness to dbt (one check, half the cost)."""
-    from orchestration.dbt_project import dbt_project
+    from orchestration.defs.dbt_project import dbt_project
 
     nodes = json.loads(Path(dbt_project.manifest_path).read_text())["nodes"].values()
     gated = [

@@ -16,8 +16,8 @@ import duckdb
 import pytest
 
 from orchestration import cli
+from orchestration.forum.signoff import SignoffError, decide, figures_digest, verify_log
 from orchestration.settings import Settings
-from orchestration.signoff import SignoffError, decide, figures_digest, verify_log
 from tests.pipeline import copy_home, environment, run_pipeline
 from tests.submissions import manifest, register, write_submission
 
@@ -325,9 +325,9 @@ def a_tampered_log_stops_decisions_and_publishes_no_approval(home: Path, capsys)
         assert decisions(home) == before
 
         assert run_pipeline(home) == 0  # the figures publish, as provisional
-        assert published(
-            home, "select distinct approval_status, approved_by from fct_poverty"
-        ) == [("provisional", None)]
+        assert published(home, "select distinct approval_status, approved_by from fct_poverty") == [
+            ("provisional", None)
+        ]
         assert published(home, "select count(*) from fct_signoff_log") == [(0,)]
         assert published(
             home, "select count(*) from fct_submission_status where confirmed_by is not null"
@@ -366,8 +366,8 @@ def a_tampered_log_stops_decisions_and_publishes_no_approval(home: Path, capsys)
 def test_signoff_job_in_the_dagster_ui(bontang: Path, tmp_path: Path) -> None:
     """The launchpad's job: a decision with config; a refused one fails with its reason and
     records nothing; a successful one asks for a nightly run."""
-    from orchestration.definitions import defs
-    from orchestration.sensors import publish_after_signoff
+    from orchestration.defs.definitions import defs
+    from orchestration.defs.sensors import publish_after_signoff
 
     home = copy_home(bontang, tmp_path / "data")
     with environment(home):

@@ -25,8 +25,8 @@ import dagster as dg
 import duckdb
 import pytest
 
-from orchestration.dbt_project import DBT_EXECUTABLE, dbt_project
-from orchestration.definitions import defs
+from orchestration.defs.dbt_project import DBT_EXECUTABLE, dbt_project
+from orchestration.defs.definitions import defs
 from tests.submissions import kk, manifest, nik, write_submission
 
 pytestmark = pytest.mark.xdist_group("dbt")

@@ -21,7 +21,7 @@ from tests.pipeline import add_submissions, environment
 
 pytestmark = pytest.mark.xdist_group("webserver")
 
-LOCATION = "orchestration.definitions"
+LOCATION = "orchestration.defs.definitions"
 REPOSITORY = """
 { repositoriesOrError { ... on RepositoryConnection { nodes {
     name

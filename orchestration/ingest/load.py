@@ -16,7 +16,8 @@ import os
 
 import duckdb
 
-from ..settings import KEY_ENV, PseudonymKeyError, Settings
+from orchestration.settings import KEY_ENV, PseudonymKeyError, Settings
+
 from .contract import TABLES, WORKING_AGE, Manifest, covers_sql
 from .submission import Submission
 from .validate import accepted_filter

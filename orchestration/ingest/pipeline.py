@@ -40,8 +40,9 @@ from pathlib import Path
 
 import duckdb
 
-from ..faults import machine_fault
-from ..settings import INGEST_WORKERS, Settings, ZipLimits
+from orchestration.faults import machine_fault
+from orchestration.settings import INGEST_WORKERS, Settings, ZipLimits
+
 from . import landing, load, read
 from .archive import Received, archive_submission
 from .contract import TABLES, QuarantineError, parse_manifest

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import duckdb
 
-from ..settings import ZipLimits
+from orchestration.settings import ZipLimits
+
 from .archive import CHUNK, Received
 from .contract import SCHEMA, TABLES, QuarantineError, required_columns
 from .landing import IGNORED_NAMES

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 
-from ..settings import MEMORY_LIMIT, SEEDS_DIR, Settings
+from orchestration.settings import MEMORY_LIMIT, SEEDS_DIR, Settings
 
 RAW_SCHEMA = """
 create schema if not exists raw;
@@ -68,7 +68,7 @@ create table if not exists raw.receipts (
 create table if not exists raw.pseudonym_key (
     fingerprint varchar not null         -- HMAC of a fixed text with the key: which key, not the key
 );
--- The Forum Satu Data's decisions (orchestration/signoff.py): append-only, each decision's id
+-- The Forum Satu Data's decisions (orchestration/forum/signoff.py): append-only, each decision's id
 -- a SHA-256 over its fields and the previous decision's id, so a changed or removed row shows.
 create table if not exists raw.signoffs (
     decision_id varchar primary key,

@@ -1,5 +1,5 @@
 """Pages people read (the forum's review pages, the bulletin): Jinja templates under
-``orchestration/templates``, numbers written the Indonesian way (1.234,5; 3,73 %)."""
+``orchestration/publication/templates``, numbers written the Indonesian way (1.234,5; 3,73 %)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import jinja2
 
-from .ingest.contract import WITA
+from orchestration.ingest.contract import WITA
 
 TEMPLATES = Path(__file__).parent / "templates"
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import duckdb
 
-from .ingest.contract import covers_sql
-from .pages import write
-from .settings import Settings
+from orchestration.ingest.contract import covers_sql
+from orchestration.publication.pages import write
+from orchestration.settings import Settings
 
 MEASURES = {  # fct_poverty column -> (Indonesian, English, decimals, is a rate)
     "households": ("Keluarga", "Households", 0, False),

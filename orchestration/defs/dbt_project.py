@@ -11,7 +11,7 @@ from pathlib import Path
 
 from dagster_dbt import DbtProject
 
-from .settings import DBT_PROJECT_DIR
+from orchestration.settings import DBT_PROJECT_DIR
 
 # dbt beside this interpreter, whether or not the venv is on PATH, through ``satudata-dbt``
 # (``orchestration.launcher``), so that it dies with the run that started it.

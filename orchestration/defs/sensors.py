@@ -5,11 +5,11 @@ import os
 
 import dagster as dg
 
-from .alerts import AlertSettings, failure_message, send
-from .ingest.landing import discover, pending_fingerprint
-from .jobs import ingest_job, nightly_job, signoff_job
-from .runs import describe
-from .settings import Settings
+from orchestration.defs.alerts import AlertSettings, failure_message, send
+from orchestration.defs.jobs import ingest_job, nightly_job, signoff_job
+from orchestration.defs.runs import describe
+from orchestration.ingest.landing import discover, pending_fingerprint
+from orchestration.settings import Settings
 
 
 @dg.sensor(

@@ -11,8 +11,8 @@ import smtplib
 from dataclasses import dataclass
 from email.message import EmailMessage
 
-from .ingest.contract import WITA
-from .runs import RunSummary
+from orchestration.defs.runs import RunSummary
+from orchestration.ingest.contract import WITA
 
 
 @dataclass(frozen=True)

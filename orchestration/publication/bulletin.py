@@ -17,9 +17,9 @@ from pathlib import Path
 
 import duckdb
 
-from .pages import number, write
-from .publish import current_id, point_bulletin
-from .settings import Settings
+from orchestration.publication.pages import number, write
+from orchestration.publication.publish import current_id, point_bulletin
+from orchestration.settings import Settings
 
 TARGET_NAMES = {
     "poverty_rate": ("P0 (persentase penduduk miskin)", "P0 (poverty rate)"),

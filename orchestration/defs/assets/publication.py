@@ -5,11 +5,11 @@ import datetime as dt
 import dagster as dg
 import duckdb
 
-from ..bulletin import build_bulletin
-from ..ingest.store import build_lock
-from ..publish import PUBLISHED_TABLES, publish
-from ..resources import SatudataResource
-from ..review import write_review_pages
+from orchestration.defs.resources import SatudataResource
+from orchestration.forum.review import write_review_pages
+from orchestration.ingest.store import build_lock
+from orchestration.publication.bulletin import build_bulletin
+from orchestration.publication.publish import PUBLISHED_TABLES, publish
 
 
 def _check_counts(context: dg.AssetExecutionContext) -> tuple[int, int]:

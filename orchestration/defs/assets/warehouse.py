@@ -21,11 +21,11 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from ..dbt_project import dbt_project, prepare_if_dev
-from ..ingest.store import build_lock
-from ..launcher import PARENT_ENV
-from ..resources import SatudataResource
-from .publication import PUBLICATION_FRESHNESS
+from orchestration.defs.assets.publication import PUBLICATION_FRESHNESS
+from orchestration.defs.dbt_project import dbt_project, prepare_if_dev
+from orchestration.defs.resources import SatudataResource
+from orchestration.ingest.store import build_lock
+from orchestration.launcher import PARENT_ENV
 
 KEEP_DBT_RUNS = 10
 # Unit tests check the SQL on static inputs, not the night's data: dbt recommends running them

@@ -7,13 +7,13 @@ project is parsed first).
 
 import dagster as dg
 
-from .assets import forum, ingestion, publication
-from .assets.warehouse import warehouse_assets
-from .checks.quality_gate import great_expectations_checks
-from .jobs import ingest_job, nightly_job, signoff_job
-from .resources import SatudataResource, dbt_resource
-from .schedules import nightly_schedule
-from .sensors import email_on_run_failure, landing_sensor, publish_after_signoff
+from orchestration.defs.assets import forum, ingestion, publication
+from orchestration.defs.assets.warehouse import warehouse_assets
+from orchestration.defs.checks import great_expectations_checks
+from orchestration.defs.jobs import ingest_job, nightly_job, signoff_job
+from orchestration.defs.resources import SatudataResource, dbt_resource
+from orchestration.defs.schedules import nightly_schedule
+from orchestration.defs.sensors import email_on_run_failure, landing_sensor, publish_after_signoff
 
 
 @dg.definitions

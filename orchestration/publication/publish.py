@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from .settings import DBT_PROJECT_DIR, Settings
+from orchestration.settings import DBT_PROJECT_DIR, Settings
 
 # The published contract (shared/contracts/published.md), plus fct_reconciliation and the
 # Forum Satu Data's tables (fct_pending_revisions, fct_signoff_log, fct_target_progress) and

@@ -6,9 +6,9 @@ from enum import Enum
 import dagster as dg
 from pydantic import Field
 
-from . import signoff
-from .assets.forum import SIGNOFFS
-from .resources import SatudataResource
+from orchestration.defs.assets.forum import SIGNOFFS
+from orchestration.defs.resources import SatudataResource
+from orchestration.forum import signoff
 
 ingest_job = dg.define_asset_job(
     "ingest",
@@ -29,7 +29,7 @@ Action = Enum("Action", {action: action for action in signoff.ACTIONS})
 
 
 class SignoffConfig(dg.Config):
-    """One decision of the Forum Satu Data (orchestration/signoff.py), as in the launchpad."""
+    """One decision of the Forum Satu Data (orchestration/forum/signoff.py), as in the launchpad."""
 
     action: Action = Field(
         description="confirm | withdraw (a unit's submission) | approve | unlock (a region)"

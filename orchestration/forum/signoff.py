@@ -31,11 +31,16 @@ from dataclasses import asdict, dataclass
 
 import duckdb
 
-from .ingest import load
-from .ingest.contract import PERIOD_RE, covers, covers_sql, normalise_unit_code
-from .ingest.store import build_lock, connect_build, read_reference_csv, submitting_units
-from .publish import current_id
-from .settings import Settings
+from orchestration.ingest import load
+from orchestration.ingest.contract import PERIOD_RE, covers, covers_sql, normalise_unit_code
+from orchestration.ingest.store import (
+    build_lock,
+    connect_build,
+    read_reference_csv,
+    submitting_units,
+)
+from orchestration.publication.publish import current_id
+from orchestration.settings import Settings
 
 ACTIONS = ("confirm", "withdraw", "approve", "unlock")
 APPROVABLE_LEVELS = ("kabupaten_kota", "provinsi")  # levels of the regions reference

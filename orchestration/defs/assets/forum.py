@@ -3,9 +3,9 @@
 
 import dagster as dg
 
-from .. import signoff
-from ..ingest.store import build_lock
-from ..resources import SatudataResource
+from orchestration.defs.resources import SatudataResource
+from orchestration.forum import signoff
+from orchestration.ingest.store import build_lock
 
 # raw.signoffs: written by the signoff job (not materialized by a run of assets), read by dbt
 SIGNOFFS = dg.AssetSpec(

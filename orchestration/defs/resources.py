@@ -7,8 +7,8 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
-from .dbt_project import DBT_EXECUTABLE, dbt_project
-from .settings import Settings
+from orchestration.defs.dbt_project import DBT_EXECUTABLE, dbt_project
+from orchestration.settings import Settings
 
 
 class SatudataResource(dg.ConfigurableResource):

@@ -3,9 +3,9 @@ on the table it validates. ERROR expectations block publication; WARN ones are r
 
 import dagster as dg
 
-from ..expectations import SUITES_DIR, load_suites, run_suites
-from ..ingest.store import build_lock
-from ..resources import SatudataResource
+from orchestration.checks.expectations import SUITES_DIR, load_suites, run_suites
+from orchestration.defs.resources import SatudataResource
+from orchestration.ingest.store import build_lock
 
 
 def _asset_key(table: str) -> dg.AssetKey:
@@ -53,7 +53,7 @@ def great_expectations_checks() -> dg.AssetChecksDefinition:
     def great_expectations_suites(
         context: dg.AssetCheckExecutionContext, satudata: SatudataResource
     ):
-        """Validate every suite in SQL on the build file (orchestration/expectations.py)."""
+        """Validate every suite in SQL on the build file (orchestration/checks/expectations.py)."""
         settings = satudata.settings()
         with build_lock(settings):  # no writer while the suites read
             results = run_suites(settings.build_db)

@@ -5,9 +5,9 @@ from collections import Counter
 import dagster as dg
 import duckdb
 
-from ..ingest.pipeline import Ingestor
-from ..ingest.store import build_lock
-from ..resources import SatudataResource
+from orchestration.defs.resources import SatudataResource
+from orchestration.ingest.pipeline import Ingestor
+from orchestration.ingest.store import build_lock
 
 RAW_TABLES = {
     "submissions": "The submission register: one row per submission received (unit, period, "
