@@ -49,12 +49,16 @@ def _failed_run(settings):
         defs().resolve_job_def("ingest").execute_in_process(instance=instance, raise_on_error=False)
     )
     assert not result.success
+    return result, failure_context(instance, result)
+
+
+def failure_context(instance, result):
+    """The context the failure sensor gets for ``result``'s run."""
     failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
-    context = dg.build_run_status_sensor_context(
+    return dg.build_run_status_sensor_context(
         sensor_name="email_on_run_failure", dagster_instance=instance,
         dagster_run=result.dagster_run, dagster_event=failure,
     ).for_run_failure()  # fmt: skip
-    return result, context
 
 
 def test_a_failed_run_is_mailed_to_the_smtp_server_in_settings(settings, inbox, monkeypatch):
@@ -105,12 +109,7 @@ def test_a_dbt_failure_is_mailed_with_the_model_and_its_database_error_in_wita(
         .execute_in_process(instance=instance, raise_on_error=False)
     )
     assert not result.success
-    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
-    context = dg.build_run_status_sensor_context(
-        sensor_name="email_on_run_failure", dagster_instance=instance,
-        dagster_run=result.dagster_run, dagster_event=failure,
-    ).for_run_failure()  # fmt: skip
-    email_on_run_failure(context)
+    email_on_run_failure(failure_context(instance, result))
     [message] = inbox.messages
     body = message.get_payload(decode=True).decode()
     assert "warehouse_models: dbt model staging.stg_raw__households error:" in body, body

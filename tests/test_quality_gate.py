@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration import expectations
+from orchestration.checks import expectations
 from tests.pipeline import build_published
 
 pytestmark = pytest.mark.xdist_group("gate")
