@@ -13,6 +13,7 @@ import warnings
 import duckdb
 
 from orchestration.faults import machine_fault
+from orchestration.pages import when
 from orchestration.settings import Settings
 
 DAGSTER_YAML = """\
@@ -178,7 +179,7 @@ def _print_publication(settings: Settings) -> None:
     finally:
         con.close()
     age = dt.datetime.now(dt.UTC) - published_at
-    print(f"\nPublished {current_id(settings)} at {published_at:%Y-%m-%d %H:%M %Z} "
+    print(f"\nPublished {current_id(settings)} at {when(published_at)} "
           f"({age.total_seconds() / 3600:.1f} h ago), periods {periods}:")  # fmt: skip
     print(
         f"{'region':<7} {'name':<30} {'period':<8} {'households':>10} {'population':>10} {'P0 %':>6}"
@@ -213,7 +214,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         run = None
     if run is not None:
         print(f"Last run {run.run_id} ({run.job_name}, {summary.launched_by}) {summary.state}"
-              f" at {summary.finished_at:%Y-%m-%d %H:%M %Z}")  # fmt: skip
+              f" at {when(summary.finished_at)}")  # fmt: skip
         for check in summary.blocking_checks:
             print(f"  blocked by {check}")
         for message in summary.failures:
@@ -252,7 +253,6 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_signoff(args: argparse.Namespace) -> int:
     """confirm / withdraw / approve / unlock: one decision of the Forum Satu Data."""
     from orchestration.forum.signoff import SignoffError, decide
-    from orchestration.ingest.contract import WITA
 
     settings = Settings.from_env()
     try:
@@ -263,7 +263,7 @@ def cmd_signoff(args: argparse.Namespace) -> int:
         print(f"Ditolak: {exc.indonesian}\nRefused: {exc.english}", file=sys.stderr)
         return 2
     print(f"Recorded {decision.action} of {decision.region_code} {decision.period} by "
-          f"{decision.decided_by} at {decision.decided_at.astimezone(WITA):%Y-%m-%d %H:%M} WITA "
+          f"{decision.decided_by} at {when(decision.decided_at)} "
           f"(decision {decision.decision_id[:12]}).")  # fmt: skip
     if decision.figures_digest:
         print(f"  figures {decision.figures_digest[:16]}… of publication {decision.publication_id}")

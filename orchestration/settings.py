@@ -11,6 +11,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +20,7 @@ DBT_PROJECT_DIR = Path(os.environ.get("SATUDATA_DBT_PROJECT_DIR", PROJECT_ROOT /
 SEEDS_DIR = DBT_PROJECT_DIR / "seeds"
 
 KEY_ENV = "SATUDATA_PSEUDONYM_KEY"
+WITA = ZoneInfo("Asia/Makassar")  # the offices' clock: every time shown to a person
 # DuckDB's own default is 80 % of RAM; the nightly run shares the machine. dbt's profile reads
 # the same variable.
 MEMORY_LIMIT = os.environ.get("SATUDATA_DUCKDB_MEMORY_LIMIT", "2GB")

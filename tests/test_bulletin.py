@@ -16,7 +16,7 @@ import duckdb
 import pytest
 
 from orchestration import cli
-from orchestration.publication.pages import number, percent, signed
+from orchestration.pages import number, percent, signed
 from tests.pipeline import copy_home, environment
 
 pytestmark = pytest.mark.xdist_group("bulletin")

@@ -386,7 +386,7 @@ def test_identifiers_and_names_in_the_wrong_column_never_stay_in_clear(settings,
 
 
 UNPRIVILEGED_INGEST = """
-import encodings.cp1252, encodings.utf_8_sig, os
+import encodings.cp1252, encodings.utf_8_sig, encodings.unicode_escape, os  # (jinja2 reads that codec)
 from orchestration.ingest.pipeline import Ingestor  # imported while the interpreter is readable
 from orchestration.settings import Settings
 os.setgid(65534)

@@ -9,7 +9,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "orchestration"
 # the stages in the order data flows; a module may import from its own stage or an earlier one
 STAGES = ["base", "ingest", "checks", "publication", "forum", "defs"]
-BASE = {"settings", "faults", "launcher"}  # shared by every stage
+BASE = {"settings", "faults", "launcher", "pages"}  # shared by every stage (pages: templates/)
 TOOLS = {"cli", "demo"}  # commands around the flow: they may import any stage
 
 

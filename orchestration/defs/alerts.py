@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 
 from orchestration.defs.runs import RunSummary
-from orchestration.ingest.contract import WITA
+from orchestration.pages import when
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def failure_message(settings: AlertSettings, job: str, run_id: str, summary: Run
     message["To"] = ", ".join(settings.recipients)
     lines = [
         f"Run {run_id} ({job}, {summary.launched_by}) gagal pada / failed at "
-        f"{summary.finished_at.astimezone(WITA):%Y-%m-%d %H:%M} WITA.",
+        f"{when(summary.finished_at)}.",
         "Publikasi sebelumnya tetap berlaku. / The previous publication stays in place.",
         "",
     ]

@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 
 from orchestration.ingest.contract import covers_sql
-from orchestration.publication.pages import write
+from orchestration.pages import write
 from orchestration.settings import Settings
 
 MEASURES = {  # fct_poverty column -> (Indonesian, English, decimals, is a rate)

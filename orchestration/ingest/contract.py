@@ -12,7 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
+
+from orchestration.settings import WITA
 
 TABLES = ("keluarga", "anggota", "bantuan")
 
@@ -227,7 +228,6 @@ QUARANTINE_CAUSES: dict[str, tuple[str, str]] = {
 
 
 # --- the manifest --------------------------------------------------------------------------
-WITA = ZoneInfo("Asia/Makassar")
 PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import html
 import json
 import os
 import shutil
@@ -11,7 +9,9 @@ from pathlib import Path
 
 import duckdb
 
-from .contract import QUARANTINE_CAUSES, REASONS, WITA
+from orchestration.pages import write
+
+from .contract import QUARANTINE_CAUSES, REASONS
 from .submission import Submission
 
 STATUS_WORDS = {
@@ -209,9 +209,8 @@ def write_report(
         report["rejects_file"] = listing.name
     json_path = folder / f"{stem}.json"
     json_path.write_text(json.dumps(report, ensure_ascii=False, default=str), encoding="utf-8")
-    (folder / f"{stem}.html").write_text(
-        render_html(report, report["rejects"][:LISTED_ROWS], total), encoding="utf-8"
-    )
+    write(folder / f"{stem}.html", "report.html.j2", report=report, total=total,
+          rejects=report["rejects"][:LISTED_ROWS], reasons=REASONS, range_limit=RANGE_LIMIT)  # fmt: skip
     return json_path
 
 
@@ -231,171 +230,3 @@ def copy_report(json_path: Path, folder: Path, stem: str) -> Path:
         except OSError:
             shutil.copyfile(source, target)
     return folder / f"{stem}.json"
-
-
-def _wita(value: object) -> str | None:
-    """An ISO time as the operators' clock shows it: ``2025-04-03 09:12 WITA``."""
-    if not value:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(str(value))
-    except ValueError:
-        return str(value)  # as sent, when it is not a time
-    if moment.tzinfo is None:
-        return str(value)
-    return f"{moment.astimezone(WITA):%Y-%m-%d %H:%M} WITA"
-
-
-def _caused_by(row: dict) -> str:
-    line = row.get("caused_by_keluarga_line")
-    if row["reason_code"] != "ORPHAN":
-        return ""
-    if line is None:
-        return (
-            "<br>No. KK ini tidak ada di keluarga. <small>This No. KK is not in keluarga.</small>"
-        )
-    return f"<br>Penyebab: keluarga baris {line}. <small>Caused by keluarga line {line}.</small>"
-
-
-def _e(value: object) -> str:
-    return html.escape("" if value is None else str(value))
-
-
-def render_html(report: dict, rejects: list[dict], total: int) -> str:
-    title = f"Laporan validasi / Validation report — {report.get('unit_code') or '?'} {report.get('period') or '?'}"
-    parts = [
-        "<!doctype html><html lang='id'><head><meta charset='utf-8'>",
-        f"<title>{_e(title)}</title>",
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}"
-        ".accepted{color:#176b1a}.quarantined{color:#b00020}.superseded{color:#8a6d00}"
-        ".pending{color:#8a4b00}"
-        "small{color:#555}</style></head><body>",
-        f"<h1>{_e(title)}</h1>",
-        f"<h2 class='{_e(report['status'])}'>{_e(report['status_id'])}<br>"
-        f"<small>{_e(report['status_en'])}</small></h2>",
-        "<table>",
-    ]
-    shown = {
-        "unit_code": report.get("unit_code"),
-        "period": report.get("period"),
-        "submitted_at": _wita(report.get("submitted_at")),
-        "received_at": _wita(report.get("received_at")),
-        "petugas": report.get("petugas"),
-        "submission_id": (report.get("submission_id") or "")[:12],
-        "landing_name": report.get("landing_name"),
-    }
-    for label, key in [
-        ("Kode wilayah / Unit", "unit_code"),
-        ("Periode / Period", "period"),
-        ("Dikirim pada / Sent at", "submitted_at"),
-        ("Diterima sistem / Received at", "received_at"),
-        ("Petugas / Officer", "petugas"),
-        ("ID kiriman / Submission id", "submission_id"),
-        ("Nama di landing / Landing name", "landing_name"),
-    ]:
-        parts.append(f"<tr><th>{label}</th><td>{_e(shown[key])}</td></tr>")
-    parts.append("</table>")
-    if report.get("reason_code"):
-        parts += [
-            "<h3>Alasan karantina / Quarantine reason</h3>",
-            f"<p><b>{_e(report['reason_code'])}</b>: {_e(report['reason_id'])}<br>"
-            f"<small>{_e(report['reason_en'])}</small></p>",
-            f"<p><code>{_e(report.get('detail'))}</code></p>",
-            "<p>Perbaiki penyebab di atas lalu kirim ulang seluruh kiriman dengan dikirim_pada yang "
-            "baru.<br><small>Fix the cause above and send the whole submission again with a new "
-            "dikirim_pada.</small></p>",
-        ]
-    if report.get("held_by"):
-        held = report["held_by"]
-        parts.append(
-            f"<p class='pending'>Periode {_e(report['period'])} untuk wilayah "
-            f"<b>{_e(held['region_code'])}</b> sudah disetujui oleh {_e(held['approved_by'])} "
-            f"({_e(_wita(held['approved_at']))}) dan dikunci. Kiriman ini sudah divalidasi dan diarsipkan, "
-            "tetapi tidak mengubah angka yang dipublikasikan sampai walidata membuka kunci dengan "
-            "alasan (<code>satudata unlock</code>). Apa yang akan berubah, angka demi angka: "
-            f"<code>reports/{_e(held['review_report'])}</code> setelah proses berikutnya.<br><small>"
-            f"The period is approved for <b>{_e(held['region_code'])}</b> and locked. This "
-            "submission is validated and archived but changes no published figure until the "
-            "walidata unlocks the period with a reason. What it would change, figure by figure: "
-            f"<code>reports/{_e(held['review_report'])}</code> after the next run.</small></p>"
-        )
-    if report.get("superseded_by"):
-        parts.append(
-            f"<p>Digantikan oleh / superseded by <code>{_e(report['superseded_by'])}</code></p>"
-        )
-    tables = report.get("tables") or {}
-    if tables:
-        parts.append(
-            "<h3>Jumlah baris / Row counts</h3><table><tr><th>tabel / table</th><th>berkas / file"
-            "</th><th>diterima / received</th><th>lolos / accepted</th><th>ditolak / rejected</th>"
-            "<th>kolom diabaikan / ignored columns</th></tr>"
-        )
-        for name, info in tables.items():
-            parts.append(
-                f"<tr><td>{_e(name)}</td><td>{_e(info.get('file'))} <small>{_e(info.get('encoding') or '')}"
-                f" {_e(info.get('delimiter') or '')}</small></td><td>{_e(info.get('rows'))}</td>"
-                f"<td>{_e(info.get('accepted'))}</td><td>{_e(info.get('rejected'))}</td>"
-                f"<td>{_e(', '.join(info.get('ignored_columns') or []))}</td></tr>"
-            )
-        parts.append("</table>")
-    if total:
-        parts.append("<h3>Ringkasan penolakan / Rejections by reason</h3><table>")
-        for code, count in report["rejects_by_reason"].items():
-            msg_id, msg_en, fix_id, fix_en = REASONS[code]
-            parts.append(
-                f"<tr><td><b>{_e(code)}</b></td><td>{count}</td><td>{_e(msg_id)}<br><small>"
-                f"{_e(msg_en)}</small></td><td>Perbaikan: {_e(fix_id)}<br><small>Fix: {_e(fix_en)}"
-                "</small></td></tr>"
-            )
-        parts.append("</table>")
-        parts.append(
-            "<h3>Penolakan per kolom / Rejections by column</h3><p><small>Baris 1 = header. "
-            "Data pribadi disamarkan; tanda #xxxx membedakan nilai yang berbeda. / Line 1 is the "
-            "header. Personal data is masked; the #xxxx tag tells different values apart."
-            "</small></p><table><tr><th>tabel</th><th>kolom / column</th><th>alasan / reason"
-            "</th><th>jumlah / rows</th><th>baris / lines</th><th>contoh / examples</th></tr>"
-        )
-        for group in report.get("reject_groups") or []:
-            ranges = list(group["ranges"])
-            lines = ", ".join(ranges[:RANGE_LIMIT])
-            if len(ranges) > RANGE_LIMIT:
-                lines += f" … (+{len(ranges) - RANGE_LIMIT})"
-            caused = group.get("caused_by_keluarga_lines") or []
-            cause = ""
-            if caused:
-                shown = ", ".join(str(n) for n in caused[:RANGE_LIMIT])
-                cause = (
-                    f"<br>Penyebab: keluarga baris {_e(shown)}. <small>Caused by keluarga "
-                    f"line(s) {_e(shown)}.</small>"
-                )
-            examples = ", ".join("" if v is None else str(v) for v in group["examples"])
-            parts.append(
-                f"<tr><td>{_e(group['table'])}</td><td>{_e(group['column'])}</td>"
-                f"<td><b>{_e(group['reason_code'])}</b> {_e(group['message_id'])}<br><small>"
-                f"{_e(group['message_en'])}</small>{cause}</td><td>{group['rows']}</td>"
-                f"<td>{_e(lines)}</td><td><code>{_e(examples)}</code></td></tr>"
-            )
-        parts.append("</table>")
-        parts.append(
-            "<h3>Baris ditolak / Rejected rows</h3><table>"
-            "<tr><th>tabel</th><th>baris / line</th><th>kolom / column</th><th>nilai / value</th>"
-            "<th>alasan / reason</th></tr>"
-        )
-        for row in rejects[:LISTED_ROWS]:
-            parts.append(
-                f"<tr><td>{_e(row['table'])}</td><td>{row['line']}</td><td>{_e(row['column'])}</td>"
-                f"<td><code>{_e(row['value'])}</code></td><td><b>{_e(row['reason_code'])}</b> "
-                f"{_e(row['message_id'])}<br><small>{_e(row['message_en'])}</small>"
-                f"{_caused_by(row)}</td></tr>"
-            )
-        parts.append("</table>")
-        if total > len(rejects):
-            listing = report.get("rejects_file") or "CSV"
-            parts.append(
-                f"<p>{total - len(rejects)} sel lagi ada di <code>{_e(listing)}</code> (daftar "
-                f"lengkap). / {total - len(rejects)} more cells are in <code>{_e(listing)}</code> "
-                "(the complete list).</p>"
-            )
-    parts.append("</body></html>")
-    return "\n".join(parts)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.publication.pages import number, write
+from orchestration.pages import number, write
 from orchestration.publication.publish import current_id, point_bulletin
 from orchestration.settings import Settings
 
