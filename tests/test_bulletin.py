@@ -265,3 +265,60 @@ def test_bulletin_loads_in_headless_chromium_offline(demo: Path, tmp_path: Path)
         if e["type"] == start and "file://" in e["params"].get("network_isolation_key", "")
     ]
     assert [url for url in from_page if not url.startswith("file:")] == []
+
+
+class _Tables(HTMLParser):
+    """Each table's header row and last row, as text per cell."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables: list[list[list[str]]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr" and self.tables:
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self.tables[-1][-1].append("".join(self._cell))
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def test_the_bulletin_prints_on_a4_with_every_column(demo: Path, tmp_path: Path) -> None:
+    """Printed to PDF by headless Chromium (A4): each table's last column, its header and the
+    last row's cell (the approval status, mostly), is in the PDF's text."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    pdftotext = shutil.which("pdftotext")
+    assert browser and pdftotext, (
+        "Chromium and pdftotext are needed (apt-get install chromium poppler-utils)"
+    )
+    page = (demo / "warehouse" / "bulletin.html").resolve()
+    pdf = tmp_path / "bulletin.pdf"
+    printed = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", "--no-pdf-header-footer",
+         f"--print-to-pdf={pdf}", page.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert printed.returncode == 0 and pdf.exists(), printed.stderr[-2000:]
+    text = subprocess.run([pdftotext, str(pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout  # fmt: skip
+    squeezed = "".join(text.split())
+    parser = _Tables()
+    parser.feed(page.read_text(encoding="utf-8"))
+    assert len(parser.tables) >= 5
+    for rows in parser.tables:
+        header, last = rows[0], rows[-1]
+        for cell in (header[-1], last[-1]):
+            assert "".join(cell.split()) in squeezed, (header, cell)
+    assert "sementara/provisional" in squeezed
