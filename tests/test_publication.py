@@ -117,6 +117,32 @@ def test_every_published_table_and_column_is_described_in_the_file_and_beside_th
     assert ("fct_poverty", "poverty_rate", p0) in listed
     in_file = con.execute("select count(*) from duckdb_columns() where not internal").fetchone()[0]
     assert len(listed) == in_file
+    # each Parquet copy carries its table's and columns' descriptions in its schema metadata
+    import pyarrow.parquet as pq
+
+    for table in [*PUBLISHED_TABLES, "publication_log"]:
+        metadata = pq.read_schema(home / "warehouse" / "published" / f"{table}.parquet").metadata
+        columns = json.loads(metadata[b"column_descriptions"])
+        assert metadata[b"table_description"] and set(columns) == {
+            c for (c,) in con.execute(
+                "select column_name from duckdb_columns() where table_name = ?", [table]
+            ).fetchall()
+        }, table  # fmt: skip
+        assert all(columns.values()), table
+    assert (
+        json.loads(
+            pq.read_schema(home / "warehouse" / "published" / "fct_poverty.parquet").metadata[
+                b"column_descriptions"
+            ]
+        )["poverty_rate"]
+        == p0
+    )
+    # the named views put the region's name beside its code
+    for view in NAMED_VIEWS:
+        columns = [c for (c,) in con.execute(
+            "select column_name from duckdb_columns() where table_name = ? "
+            "order by column_index", [f"{view}_named"]).fetchall()]  # fmt: skip
+        assert columns[:2] == ["region_code", "region_name"], view
 
 
 def test_blocking_check_failure_leaves_the_publication_byte_identical_and_names_the_check(

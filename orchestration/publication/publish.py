@@ -116,6 +116,17 @@ def _describe(con: duckdb.DuckDBPyConnection, descriptions: dict) -> list[tuple]
     return rows
 
 
+def _parquet_metadata(described: dict[str, str]) -> str:
+    """The table's and its columns' descriptions as a Parquet file's key-value metadata
+    (``pyarrow.parquet.read_schema(path).metadata``): ``table_description`` and
+    ``column_descriptions`` (JSON, column -> description)."""
+    columns = json.dumps({k: v for k, v in described.items() if k}, ensure_ascii=False)
+    return (
+        f"{{table_description: {_quote(described.get('', ''))}, "
+        f"column_descriptions: {_quote(columns)}}}"
+    )
+
+
 def _write_dictionary(rows: list[tuple], path: Path) -> None:
     with open(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
@@ -228,15 +239,18 @@ def publish(
         con.execute("detach build")
         for table in NAMED_VIEWS:
             con.execute(
-                f"create view {table}_named as select f.*, r.region_name from {table} as f "
+                f"create view {table}_named as select f.region_code, r.region_name, "
+                f"f.* exclude (region_code) from {table} as f "
                 "left join dim_region as r on r.region_code = f.region_code"
             )
-        dictionary = _describe(con, _descriptions())
+        descriptions = _descriptions()
+        dictionary = _describe(con, descriptions)
         counts = {}
         for table in [*PUBLISHED_TABLES, "publication_log"]:
             counts[table] = con.execute(f"select count(*) from {table}").fetchone()[0]
             con.execute(
-                f"copy {table} to '{folder / 'parquet' / f'{table}.parquet'}' (format parquet)"
+                f"copy {table} to '{folder / 'parquet' / f'{table}.parquet'}' "
+                f"(format parquet, kv_metadata {_parquet_metadata(descriptions[table])})"
             )
         _write_dictionary(dictionary, folder / "parquet" / "dictionary.csv")
         con.execute("use memory")
