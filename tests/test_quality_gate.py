@@ -152,3 +152,63 @@ def test_fct_data_quality_suite_catches_a_region_whose_count_is_not_its_villages
     assert "each region's count equals the sum over its villages" in {
         f.notes for f in quality.errors
     }
+
+
+def _dbt_checks() -> dict[str, dict[object, set]]:
+    """model -> {column, or the sorted tuple of a combination's columns: {what dbt states}},
+    from the manifest: data tests and enforced constraints."""
+    from orchestration.defs.dbt_project import dbt_project
+
+    manifest = json.loads(Path(dbt_project.manifest_path).read_text())
+    found: dict[str, dict[object, set]] = {}
+    for node in manifest["nodes"].values():
+        if node["resource_type"] == "model":
+            for name, column in node["columns"].items():
+                for constraint in column.get("constraints") or []:
+                    kinds = {"primary_key": {"not_null", "unique"}}.get(
+                        constraint["type"], {constraint["type"]}
+                    )
+                    found.setdefault(node["name"], {}).setdefault(name, set()).update(kinds)
+        elif node["resource_type"] == "test" and node.get("test_metadata"):
+            model = (node.get("attached_node") or "").rsplit(".", 1)[-1]
+            meta = node["test_metadata"]
+            key = node.get("column_name") or tuple(sorted(meta["kwargs"].get("columns") or []))
+            what = meta["name"]
+            if what == "accepted_values":
+                what = ("accepted_values", tuple(sorted(map(str, meta["kwargs"]["values"]))))
+            found.setdefault(model, {}).setdefault(key, set()).add(what)
+    return found
+
+
+def test_no_check_is_stated_both_in_dbt_and_in_a_gx_suite():
+    """Structural checks (not null, unique, accepted values) live in dbt; the GX gate keeps what
+    dbt does not state (docs/checks.md)."""
+    dbt = _dbt_checks()
+    twice = []
+    for suite in sorted(expectations.SUITES_DIR.glob("*.json")):
+        stated = dbt.get(suite.stem, {})
+        for expectation in json.loads(suite.read_text())["expectations"]:
+            kind, kwargs = expectation["type"], expectation.get("kwargs", {})
+            column = kwargs.get("column")
+            same = {
+                "expect_column_values_to_not_be_null": "not_null" in stated.get(column, set()),
+                "expect_column_values_to_be_unique": "unique" in stated.get(column, set()),
+                "expect_column_values_to_be_in_set": (
+                    "accepted_values",
+                    tuple(sorted(map(str, kwargs.get("value_set") or []))),
+                )
+                in stated.get(column, set()),
+                "expect_compound_columns_to_be_unique": "unique_combination"
+                in stated.get(tuple(sorted(kwargs.get("column_list") or [])), set()),
+            }.get(kind, False)
+            if same:
+                twice.append(f"{suite.stem}: {kind} {column or kwargs.get('column_list')}")
+    assert twice == []
+    assert "not_null" in dbt["fct_poverty"]["region_code"]  # (the reader sees dbt's checks)
+
+
+def test_the_checks_page_names_every_suite_with_its_number_of_checks():
+    page = (Path(__file__).parent.parent / "docs" / "checks.md").read_text()
+    for suite in sorted(expectations.SUITES_DIR.glob("*.json")):
+        count = len(json.loads(suite.read_text())["expectations"])
+        assert f"| `{suite.stem}` | {count} |" in page, suite.stem
