@@ -15,7 +15,10 @@ For each scale: generates the demo submissions once (cached in benchmarks/cache/
 - resubmission (first scale only): one kabupaten sends a new revision; the following run;
 - fixed cost (first scale only): the same run on the small `bontang` demo (1 % of the
   rows), best of two: what a nightly run costs whatever its data, so a lower bound of the
-  re-submission run.
+  re-submission run;
+- a year (`bontang×12`; `--year-scale kaltim` for the province): twelve monthly periods in
+  the warehouse, one kabupaten resubmits the last month: the next run with the incremental
+  models as every night, and the same with `--full-refresh` (`--only-year`: these rows alone).
 Before each run, dbt's parse state is prepared for its fresh SATUDATA_HOME, as `make install`
 prepares it for a deployment's (untimed); when the bench ends, for the environment's again.
 Prints a table (seconds, ratio to the floor, peak MiB) and writes it under benchmarks/results/.
@@ -114,13 +117,14 @@ def prepare(home: Path | None) -> None:
         raise RuntimeError(f"satudata prepare failed:\n{done.stderr[-3000:]}")
 
 
-def run_pipeline(home: Path) -> dict:
+def run_pipeline(home: Path, *options: str) -> dict:
     env = {**os.environ, "SATUDATA_HOME": str(home), "SATUDATA_PSEUDONYM_KEY": KEY}
     env.pop("DAGSTER_HOME", None)
     prepare(home)
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "orchestration.cli", "run"], env=env, cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    process = subprocess.Popen([sys.executable, "-m", "orchestration.cli", "run", *options],
+                               env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)  # fmt: skip
     memory = TreeMemory(process.pid)
     output = process.communicate()[0]
     seconds = time.perf_counter() - started
@@ -229,23 +233,24 @@ def run_floor(landing: Path, period: str) -> dict:
         return {"seconds": time.perf_counter() - started, "fct_poverty_rows": rows}
 
 
-def resubmit(home: Path, cache: Path, period: str) -> None:
+def resubmit(
+    home: Path, cache: Path, period: str, scale: str = "kaltim", revision: int = 2
+) -> None:
     """One kabupaten sends a new revision (new draws, a later dikirim_pada)."""
     import duckdb
 
     from orchestration.demo import generate_unit, households_per_unit
 
     source = cache / f"{RESUBMITTING_UNIT}_{period}_r1"
-    target = home / "landing" / f"{RESUBMITTING_UNIT}_{period}_r2"
+    target = home / "landing" / f"{RESUBMITTING_UNIT}_{period}_r{revision}"
     shutil.copytree(source, target)
     manifest = json.loads((target / "manifest.json").read_text())
     manifest["dikirim_pada"] = (
-        dt.datetime.fromisoformat(manifest["dikirim_pada"]) + dt.timedelta(days=3)
+        dt.datetime.fromisoformat(manifest["dikirim_pada"]) + dt.timedelta(days=revision)
     ).isoformat()
     con = duckdb.connect()
-    generate_unit(
-        con, RESUBMITTING_UNIT, households_per_unit("kaltim")[RESUBMITTING_UNIT], period, seed="r2"
-    )
+    households = households_per_unit(scale)[RESUBMITTING_UNIT]
+    generate_unit(con, RESUBMITTING_UNIT, households, period, seed=f"r{revision}")
     for table in ("keluarga", "anggota", "bantuan"):
         columns = [
             c
@@ -308,15 +313,42 @@ def measure(scales: list[str], period: str) -> list[dict]:
     return rows
 
 
+def measure_year(period: str, scale: str = "bontang") -> list[dict]:
+    """The incremental models' worth: twelve monthly periods in the warehouse, one
+    kabupaten resubmits the last month; the next run as every night (the incremental models
+    rebuild that submission's rows only), then the same after another revision with
+    `--full-refresh` (every model rebuilt from all latest submissions)."""
+    year = period[:4]
+    periods = [f"{year}-{month:02d}" for month in range(1, 13)]
+    rows = []
+    with tempfile.TemporaryDirectory(dir=HERE / "cache") as tmp:
+        home = Path(tmp) / "data"
+        for month in periods:
+            shutil.copytree(demo_cache(scale, month), home / "landing", dirs_exist_ok=True)
+        os.sync()
+        run_pipeline(home)  # the year, built once (not timed)
+        for revision, (label, options) in enumerate(
+            (("incremental", ()), ("full refresh", ("--full-refresh",))), start=2
+        ):
+            resubmit(home, demo_cache(scale, periods[-1]), periods[-1], scale, revision)
+            os.sync()
+            rows.append({"scale": f"{scale}×12", "measure": f"resubmit, {label}",
+                         "ratio_to_floor": None, **run_pipeline(home, *options)})  # fmt: skip
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scales", nargs="+", default=["kaltim", "kaltim2x"])
     parser.add_argument("--period", default="2025-03")
+    parser.add_argument("--only-year", action="store_true", help="only the 12-period rows")
+    parser.add_argument("--year-scale", default="bontang", choices=["bontang", "kaltim"])
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     (HERE / "cache").mkdir(exist_ok=True)
     try:
-        rows = measure(args.scales, args.period)
+        rows = [] if args.only_year else measure(args.scales, args.period)
+        rows += measure_year(args.period, args.year_scale)
     finally:
         prepare(None)
     print(f"{'scale':<9} {'measure':<13} {'seconds':>8} {'x floor':>8} {'peak MiB':>9}  stages")
@@ -325,8 +357,9 @@ def main() -> int:
         if "share_of_full_run" in row:
             stages = f"{row['share_of_full_run']:.0%} of the full run; {stages}"
         peak = "" if row["peak_mib"] is None else row["peak_mib"]
+        ratio = "" if row["ratio_to_floor"] is None else f"{row['ratio_to_floor']:.2f}"
         print(
-            f"{row['scale']:<9} {row['measure']:<13} {row['seconds']:>8.1f} {row['ratio_to_floor']:>8.2f} {peak:>9}  {stages}"
+            f"{row['scale']:<9} {row['measure']:<13} {row['seconds']:>8.1f} {ratio:>8} {peak:>9}  {stages}"
         )
     out = HERE / "results"
     out.mkdir(exist_ok=True)
