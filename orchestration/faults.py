@@ -52,10 +52,11 @@ class MachineFault(RuntimeError):
         indonesian, english = (text.format(where=where) for text in ERRNOS[code])
         self.code, self.where, self.detail = code, where, detail
         self.indonesian = (
-            f"{indonesian}. Kiriman tetap di landing/ dan diproses pada run berikutnya."
+            f"{indonesian}. Sediakan ruang lalu jalankan lagi: tidak ada kiriman yang dikarantina "
+            "karenanya."
         )
         self.english = (
-            f"{english}. Submissions stay in landing/ and are taken by the next run. ({detail})"
+            f"{english}. Make room and run again: no submission is quarantined for it. ({detail})"
         )
         super().__init__(f"Mesin / machine: {self.indonesian} / {self.english}")
 

@@ -58,9 +58,7 @@ def describe(instance: dg.DagsterInstance, run: dg.DagsterRun) -> RunSummary:
                 failures.append(f"{event.step_key}: {explained.description.strip()}")
                 continue
             error = getattr(event.event_specific_data, "error", None)
-            while (  # the error the step raised, or the fault of the machine that stopped it
-                error is not None and error.cause is not None and error.cls_name != "MachineFault"
-            ):
+            while error is not None and error.cause is not None:  # the error the step raised
                 error = error.cause
             failures.append(
                 f"{event.step_key}: {error.message.strip() if error else record.message}"

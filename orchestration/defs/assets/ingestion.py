@@ -6,6 +6,7 @@ import dagster as dg
 import duckdb
 
 from orchestration.defs.resources import SatudataResource
+from orchestration.faults import MachineFault
 from orchestration.ingest.pipeline import Ingestor
 from orchestration.ingest.store import build_lock
 
@@ -38,7 +39,10 @@ def raw_submissions(context: dg.AssetExecutionContext, satudata: SatudataResourc
     every row against the submission contract, load accepted rows (pseudonymised) into
     ``warehouse/build.duckdb``, quarantine what cannot be trusted, write operator reports."""
     settings = satudata.settings()
-    outcomes = Ingestor(settings).run()
+    try:
+        outcomes = Ingestor(settings).run()
+    except MachineFault as fault:  # said plainly, as every explained failure of a step is
+        raise dg.Failure(description=str(fault)) from fault
     by_status = Counter(o.status for o in outcomes)
     for outcome in outcomes:
         context.log.info(
