@@ -70,7 +70,7 @@ def _print_register(settings: Settings) -> None:
     except duckdb.Error as exc:
         print(f"The build warehouse {settings.build_db} cannot be read: {exc}")
         return
-    try:
+    with con:
         rows = con.execute(
             """
             select unit_code, period, status, households_accepted, members_accepted,
@@ -79,13 +79,15 @@ def _print_register(settings: Settings) -> None:
             order by period desc, unit_code, submitted_at
             """
         ).fetchall()
-    finally:
-        con.close()
-    print(f"{'unit':<10} {'period':<8} {'status':<12} {'households':>10} {'members':>9} "
-          f"{'receipts':>9} {'rejected':>9}  reason")  # fmt: skip
+    print(
+        f"{'unit':<10} {'period':<8} {'status':<12} {'households':>10} {'members':>9} "
+        f"{'receipts':>9} {'rejected':>9}  reason"
+    )
     for unit, period, status, hh, mem, rec, rej, reason in rows:
-        print(f"{unit or '?':<10} {period or '?':<8} {status:<12} {hh or 0:>10} {mem or 0:>9} "
-              f"{rec or 0:>9} {rej or 0:>9}  {reason}")  # fmt: skip
+        print(
+            f"{unit or '?':<10} {period or '?':<8} {status:<12} {hh or 0:>10} {mem or 0:>9} "
+            f"{rec or 0:>9} {rej or 0:>9}  {reason}"
+        )
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
@@ -160,8 +162,7 @@ def _print_publication(settings: Settings) -> None:
     if not settings.published_db.exists():
         print("Nothing published yet.")
         return
-    con = duckdb.connect(str(settings.published_db), read_only=True)
-    try:
+    with duckdb.connect(str(settings.published_db), read_only=True) as con:
         published_at, periods = con.execute(
             "select published_at, periods from publication_log order by published_at desc limit 1"
         ).fetchone()
@@ -176,21 +177,25 @@ def _print_publication(settings: Settings) -> None:
             order by p.region_code
             """
         ).fetchall()
-    finally:
-        con.close()
     age = dt.datetime.now(dt.UTC) - published_at
-    print(f"\nPublished {current_id(settings)} at {when(published_at)} "
-          f"({age.total_seconds() / 3600:.1f} h ago), periods {periods}:")  # fmt: skip
+    print(
+        f"\nPublished {current_id(settings)} at {when(published_at)} "
+        f"({age.total_seconds() / 3600:.1f} h ago), periods {periods}:"
+    )
     print(
         f"{'region':<7} {'name':<30} {'period':<8} {'households':>10} {'population':>10} {'P0 %':>6}"
         " units  status"
     )
     for code, name, period, hh, pop, p0, rep, exp, approval in rows:
-        print(f"{code:<7} {name[:30]:<30} {period:<8} {hh:>10} {pop:>10} {p0:>6.2f} "
-              f"{f'{rep}/{exp}':<6} {approval}")  # fmt: skip
+        print(
+            f"{code:<7} {name[:30]:<30} {period:<8} {hh:>10} {pop:>10} {p0:>6.2f} "
+            f"{f'{rep}/{exp}':<6} {approval}"
+        )
     print(f"\nQuery it read-only:  duckdb -readonly {settings.published_db}")
-    print(f"  or from Python:     python -c \"import duckdb; print(duckdb.connect('{settings.published_db}', "
-          f"read_only=True).sql('from fct_poverty limit 5'))\"")  # fmt: skip
+    print(
+        f"  or from Python:     python -c \"import duckdb; print(duckdb.connect('{settings.published_db}', "
+        f"read_only=True).sql('from fct_poverty limit 5'))\""
+    )
     print(f"Parquet copies:      {settings.warehouse / 'published'}/")
     bulletin = settings.warehouse / "bulletin.html"
     if bulletin.exists():
@@ -213,16 +218,17 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"Dagster's run storage cannot be read: {fault.english}")
         run = None
     if run is not None:
-        print(f"Last run {run.run_id} ({run.job_name}, {summary.launched_by}) {summary.state}"
-              f" at {when(summary.finished_at)}")  # fmt: skip
+        print(
+            f"Last run {run.run_id} ({run.job_name}, {summary.launched_by}) {summary.state}"
+            f" at {when(summary.finished_at)}"
+        )
         for check in summary.blocking_checks:
             print(f"  blocked by {check}")
         for message in summary.failures:
             print("  " + message.splitlines()[0][:300])
     _print_publication(settings)
     if settings.published_db.exists():
-        con = duckdb.connect(str(settings.published_db), read_only=True)
-        try:
+        with duckdb.connect(str(settings.published_db), read_only=True) as con:
             confirmed = (
                 "'confirmed by ' || confirmed_by"
                 if _has_column(con, "fct_submission_status", "confirmed_by")
@@ -234,8 +240,6 @@ def cmd_status(args: argparse.Namespace) -> int:
                 "where period = (select max(period) from fct_submission_status) "
                 "order by unit_code, status"
             ).fetchall()
-        finally:
-            con.close()
         print("\nSubmission status of the latest period:")
         for unit, period, status, hh, rejected, reason in rows:
             print(
@@ -262,15 +266,19 @@ def cmd_signoff(args: argparse.Namespace) -> int:
     except SignoffError as exc:
         print(f"Ditolak: {exc.indonesian}\nRefused: {exc.english}", file=sys.stderr)
         return 2
-    print(f"Recorded {decision.action} of {decision.region_code} {decision.period} by "
-          f"{decision.decided_by} at {when(decision.decided_at)} "
-          f"(decision {decision.decision_id[:12]}).")  # fmt: skip
+    print(
+        f"Recorded {decision.action} of {decision.region_code} {decision.period} by "
+        f"{decision.decided_by} at {when(decision.decided_at)} "
+        f"(decision {decision.decision_id[:12]})."
+    )
     if decision.figures_digest:
         print(f"  figures {decision.figures_digest[:16]}… of publication {decision.publication_id}")
     if decision.submission_ids:
         print(f"  submissions: {', '.join(s[:12] for s in decision.submission_ids)}")
-    print("The published warehouse shows it from the next run (satudata run, or the nightly "
-          "schedule).")  # fmt: skip
+    print(
+        "The published warehouse shows it from the next run (satudata run, or the nightly "
+        "schedule)."
+    )
     return 0
 
 
@@ -282,7 +290,7 @@ def _print_signoff_log(settings: Settings) -> None:
         con = duckdb.connect(str(settings.build_db), read_only=True)
     except duckdb.Error:
         return  # a run is writing the build file: the log is checked another time
-    try:
+    with con:
         if not con.execute(
             "select count(*) from duckdb_tables() where schema_name = 'raw' "
             "and table_name = 'signoffs'"
@@ -290,16 +298,16 @@ def _print_signoff_log(settings: Settings) -> None:
             return
         (count,) = con.execute("select count(*) from raw.signoffs").fetchone()
         problems = verify_log(con)
-    finally:
-        con.close()
     print(f"Sign-off log: {count} decisions, " + ("intact." if not problems else "NOT INTACT:"))
     for problem in problems:
         print(f"  {problem}")
     if problems:
-        print("  No decision can be recorded, and the night publishes no approval (every figure "
-              "provisional), until the log is restored from a backup (docs/operations.md).\n"
-              "  Tidak ada keputusan baru, dan tidak ada persetujuan yang diterbitkan (semua angka "
-              "sementara), sampai log dipulihkan dari cadangan.")  # fmt: skip
+        print(
+            "  No decision can be recorded, and the night publishes no approval (every figure "
+            "provisional), until the log is restored from a backup (docs/operations.md).\n"
+            "  Tidak ada keputusan baru, dan tidak ada persetujuan yang diterbitkan (semua angka "
+            "sementara), sampai log dipulihkan dari cadangan."
+        )
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
@@ -345,11 +353,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     prepare.set_defaults(func=cmd_prepare)
     for name, what, reason in (
-        ("confirm", "a unit's operator confirms its submission for a period (validasi selesai)", False),
+        (
+            "confirm",
+            "a unit's operator confirms its submission for a period (validasi selesai)",
+            False,
+        ),
         ("withdraw", "take a unit's confirmation back, with a reason", True),
-        ("approve", "the walidata approves a regency's or the province's figures and locks them", False),
-        ("unlock", "the walidata lifts an approval, with a reason: pending revisions go through", True),
-    ):  # fmt: skip
+        (
+            "approve",
+            "the walidata approves a regency's or the province's figures and locks them",
+            False,
+        ),
+        (
+            "unlock",
+            "the walidata lifts an approval, with a reason: pending revisions go through",
+            True,
+        ),
+    ):
         decision = sub.add_parser(name, parents=[common], help=what, description=what)
         decision.add_argument(
             "region",

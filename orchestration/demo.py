@@ -29,18 +29,29 @@ from orchestration.settings import SEEDS_DIR
 
 # Approximate population per kabupaten/kota (BPS projections, mid-2020s, rounded).
 POPULATION = {
-    "64.01": 300_000, "64.02": 780_000, "64.03": 275_000, "64.07": 170_000,
-    "64.08": 440_000, "64.09": 190_000, "64.11": 38_000, "64.71": 730_000,
-    "64.72": 860_000, "64.74": 185_000,
-}  # fmt: skip
+    "64.01": 300_000,
+    "64.02": 780_000,
+    "64.03": 275_000,
+    "64.07": 170_000,
+    "64.08": 440_000,
+    "64.09": 190_000,
+    "64.11": 38_000,
+    "64.71": 730_000,
+    "64.72": 860_000,
+    "64.74": 185_000,
+}
 MEAN_HOUSEHOLD_SIZE = 3.49
 SCALES = {"bontang": 0.01, "kaltim": 1.0, "kaltim2x": 2.0}  # kaltim2x: benchmarks only
 SIGMA = 0.55  # spread of log per-capita expenditure
 
-FIRST = ["Budi", "Siti", "Agus", "Dewi", "Ahmad", "Nur", "Rudi", "Sri", "Andi", "Rina", "Joko",
-         "Wati", "Hendra", "Yuni", "Arif", "Lestari", "Muhammad", "Fitri", "Dedi", "Ayu"]  # fmt: skip
-LAST = ["Santoso", "Rahmawati", "Saputra", "Hidayat", "Wijaya", "Lestari", "Pratama", "Sari",
-        "Kurniawan", "Daeng", "Ma’ruf", "Nugroho", "Setiawan", "Aji", "Baso", "Lahay"]  # fmt: skip
+FIRST = (  # names, space-separated
+    "Budi Siti Agus Dewi Ahmad Nur Rudi Sri Andi Rina Joko Wati Hendra Yuni Arif Lestari Muhammad "
+    "Fitri Dedi Ayu"
+)
+LAST = (
+    "Santoso Rahmawati Saputra Hidayat Wijaya Lestari Pratama Sari Kurniawan Daeng Ma’ruf Nugroho "
+    "Setiawan Aji Baso Lahay"
+)
 PROGRAMS = [  # code, share of poor households, share of others, amount, per person
     ("PKH", 0.55, 0.02, 750_000, False),
     ("BPNT", 0.65, 0.04, 200_000, False),
@@ -99,6 +110,17 @@ def generate_unit(
     z = _poverty_line(regency, year)
     mu = -SIGMA * statistics.NormalDist().inv_cdf(_latest_p0(regency) / 100)
     s = f"{unit}:{period}:{seed}"
+    _households(con, unit, s, households, z, mu)
+    _members(con, s, end)
+    _receipts(con, s, start, end)
+    _contract_tables(con, s, z, start)
+    _spoil(con, households)
+
+
+def _households(
+    con: duckdb.DuckDBPyConnection, unit: str, s: str, households: int, z: int, mu: float
+) -> None:
+    """Temp table hh: each household's village, size, expenditure and No. KK."""
     con.execute(
         "create or replace temp table villages as select row_number() over (order by kode) - 1 as i, kode "
         "from read_csv($p, all_varchar=true) where level = 'desa_kelurahan' and starts_with(kode, $u)",
@@ -126,6 +148,10 @@ def generate_unit(
                    as no_kk
         from drawn
     """)
+
+
+def _members(con: duckdb.DuckDBPyConnection, s: str, end: dt.date) -> None:
+    """Temp table mem2: the members of each household, their NIK, age and work."""
     con.execute(f"""
         create or replace temp table mem as
         with people as (
@@ -163,6 +189,10 @@ def generate_unit(
             substr('AAACCFGGGHIPQBBOS', 1 + floor(ui * 17)::int, 1) as industry
         from mem
     """)
+
+
+def _receipts(con: duckdb.DuckDBPyConnection, s: str, start: dt.date, end: dt.date) -> None:
+    """Temp table rec: the programs each household or member received in the period."""
     unions = []
     for code, share_poor, share_other, amount, per_person in PROGRAMS:
         if per_person:
@@ -185,8 +215,12 @@ def generate_unit(
         f"date '{start.isoformat()}' + floor({_u(s + 'day', 'h', 'k', 'program')} * {end.day})::int as disbursed "
         "from (" + " union all ".join(unions) + ")"
     )
+
+
+def _contract_tables(con: duckdb.DuckDBPyConnection, s: str, z: int, start: dt.date) -> None:
+    """keluarga, anggota, bantuan: as text, in the contract's columns."""
     first, last = _list(FIRST), _list(LAST)
-    name = f"{first}[1 + (hash(h, k, 'f') % {len(FIRST)})::int] || ' ' || {last}[1 + (hash(h, 'l') % {len(LAST)})::int]"
+    name = f"{first}[1 + (hash(h, k, 'f') % {len(FIRST.split())})::int] || ' ' || {last}[1 + (hash(h, 'l') % {len(LAST.split())})::int]"
     con.execute(f"""
         create or replace temp table keluarga as
         select h, hh.no_kk, m.nik as nik_kepala, {name.replace("k,", "0,")} as nama_kepala, hh.village as kode_desa,
@@ -210,38 +244,28 @@ def generate_unit(
                amount::varchar as nilai
         from rec
     """)
-    _spoil(con, households)
 
 
-def _list(words: list[str]) -> str:
-    return "[" + ", ".join("'" + w.replace("'", "''") + "'" for w in words) + "]"
+def _list(words: str) -> str:
+    return "[" + ", ".join("'" + w.replace("'", "''") + "'" for w in words.split(" ")) + "]"
 
 
 def _spoil(con: duckdb.DuckDBPyConnection, households: int) -> None:
     """A few typical operator mistakes, a handful per unit (well under the 10 % limit)."""
     step = max(households // 3, 200)
-    con.execute(
-        f"update keluarga set kode_desa = '64.99.99.9999' where h % {step} = 3"
-    )  # DESA_UNKNOWN
-    con.execute(f"update keluarga set jumlah_anggota = '' where h % {step} = 5")  # REQUIRED_MISSING
-    # DUPLICATE_KEY: household 9 repeats household 8's No. KK (both rejected, their members ORPHAN)
-    con.execute(
-        f"update keluarga set no_kk = (select no_kk from keluarga k2 where k2.h = keluarga.h - 1) "
-        f"where h % {step} = 9"
-    )
-    con.execute(
-        f"update anggota set nik = substr(nik, 1, 6) || '99' || substr(nik, 9) where h % {step} = 11 and k = 0"
-    )
-    con.execute(
-        f"update anggota set jenis_kelamin = 'X' where h % {step} = 13 and k = 0"
-    )  # CATEGORY_INVALID
-    con.execute(f"update anggota set tanggal_lahir = '31/02/1980' where h % {step} = 17 and k = 0")
-    con.execute(
-        f"update bantuan set kode_program = 'BANSOS_LAIN' where h % {step} = 19"
-    )  # PROGRAM_UNKNOWN
-    con.execute(
-        f"update bantuan set tanggal_salur = '2001-01-01' where h % {step} = 21"
-    )  # DATE_OUT_OF_PERIOD
+    for table, change, where in [
+        ("keluarga", "kode_desa = '64.99.99.9999'", 3),  # DESA_UNKNOWN
+        ("keluarga", "jumlah_anggota = ''", 5),  # REQUIRED_MISSING
+        # DUPLICATE_KEY: household 9 repeats household 8's No. KK (both rejected, members ORPHAN)
+        ("keluarga", "no_kk = (select no_kk from keluarga k2 where k2.h = keluarga.h - 1)", 9),
+        ("anggota", "nik = substr(nik, 1, 6) || '99' || substr(nik, 9)", 11),  # NIK_INVALID
+        ("anggota", "jenis_kelamin = 'X'", 13),  # CATEGORY_INVALID
+        ("anggota", "tanggal_lahir = '31/02/1980'", 17),  # VALUE_UNPARSEABLE
+        ("bantuan", "kode_program = 'BANSOS_LAIN'", 19),  # PROGRAM_UNKNOWN
+        ("bantuan", "tanggal_salur = '2001-01-01'", 21),  # DATE_OUT_OF_PERIOD
+    ]:
+        head = " and k = 0" if table == "anggota" else ""  # a member: the head of the household
+        con.execute(f"update {table} set {change} where h % {step} = {where}{head}")
 
 
 def _write_csv(con, table: str, path: Path, columns: list[str], quirks: dict) -> None:
@@ -303,11 +327,27 @@ def _write_xlsx(con, path: Path, columns: dict[str, list[str]]) -> None:
 
 
 COLUMNS = {
-    "keluarga": ["no_kk", "nik_kepala", "nama_kepala", "kode_desa", "jumlah_anggota",
-                 "pengeluaran_per_kapita", "desil", "tanggal_verifikasi"],
-    "anggota": ["nik", "no_kk", "nama", "jenis_kelamin", "tanggal_lahir", "status_pekerjaan", "lapangan_usaha"],
+    "keluarga": [
+        "no_kk",
+        "nik_kepala",
+        "nama_kepala",
+        "kode_desa",
+        "jumlah_anggota",
+        "pengeluaran_per_kapita",
+        "desil",
+        "tanggal_verifikasi",
+    ],
+    "anggota": [
+        "nik",
+        "no_kk",
+        "nama",
+        "jenis_kelamin",
+        "tanggal_lahir",
+        "status_pekerjaan",
+        "lapangan_usaha",
+    ],
     "bantuan": ["no_kk", "nik", "kode_program", "tanggal_salur", "nilai"],
-}  # fmt: skip
+}
 
 
 def households_per_unit(scale: str) -> dict[str, int]:
@@ -341,43 +381,42 @@ def write_demo(landing: Path, scale: str = "bontang", period: str | None = None)
         year, month, 1, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8))
     ) + dt.timedelta(days=35)
     written = []
-    con = duckdb.connect()
-    units = submitting_units()
-    for unit, households in households_per_unit(scale).items():
-        quirks = QUIRKS.get(unit, {})
-        revisions = (
-            [("r1", sent - dt.timedelta(days=2)), ("r2", sent)]
-            if quirks.get("revision")
-            else [("r1", sent)]
-        )
-        for revision, sent_at in revisions:
-            generate_unit(con, unit, households, period, seed=revision)
-            name = f"{unit}_{period}_{revision}"
-            folder = landing / (f".{name}" if quirks.get("zip") else name)
-            inner = folder / name if quirks.get("zip") else folder
-            inner.mkdir(parents=True, exist_ok=True)
-            if quirks.get("xlsx"):
-                _write_xlsx(con, inner / f"register_{unit}_{period}.xlsx", COLUMNS)
-            else:
-                for table, cols in COLUMNS.items():
-                    _write_csv(con, table, inner / f"{table}.csv", cols, quirks)
-            manifest = {
-                "kode_wilayah": unit,
-                "periode": period,
-                "dikirim_pada": sent_at.isoformat(),
-                "petugas": f"Operator {units[unit]}",
-                "catatan": f"demo data, scale {scale}, revision {revision}",
-            }
-            # upload tools write the manifest last
-            (inner / "manifest.json").write_text(json.dumps(manifest, indent=2))
-            if quirks.get("zip"):
-                target = landing / f"{name}.zip"
-                with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
-                    for path in sorted(inner.rglob("*")):
-                        archive.write(path, Path(name) / path.relative_to(inner))
-                shutil.rmtree(folder)
-                written.append(target)
-            else:
-                written.append(folder)
-    con.close()
+    with duckdb.connect() as con:
+        units = submitting_units()
+        for unit, households in households_per_unit(scale).items():
+            quirks = QUIRKS.get(unit, {})
+            revisions = (
+                [("r1", sent - dt.timedelta(days=2)), ("r2", sent)]
+                if quirks.get("revision")
+                else [("r1", sent)]
+            )
+            for revision, sent_at in revisions:
+                generate_unit(con, unit, households, period, seed=revision)
+                name = f"{unit}_{period}_{revision}"
+                folder = landing / (f".{name}" if quirks.get("zip") else name)
+                inner = folder / name if quirks.get("zip") else folder
+                inner.mkdir(parents=True, exist_ok=True)
+                if quirks.get("xlsx"):
+                    _write_xlsx(con, inner / f"register_{unit}_{period}.xlsx", COLUMNS)
+                else:
+                    for table, cols in COLUMNS.items():
+                        _write_csv(con, table, inner / f"{table}.csv", cols, quirks)
+                manifest = {
+                    "kode_wilayah": unit,
+                    "periode": period,
+                    "dikirim_pada": sent_at.isoformat(),
+                    "petugas": f"Operator {units[unit]}",
+                    "catatan": f"demo data, scale {scale}, revision {revision}",
+                }
+                # upload tools write the manifest last
+                (inner / "manifest.json").write_text(json.dumps(manifest, indent=2))
+                if quirks.get("zip"):
+                    target = landing / f"{name}.zip"
+                    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+                        for path in sorted(inner.rglob("*")):
+                            archive.write(path, Path(name) / path.relative_to(inner))
+                    shutil.rmtree(folder)
+                    written.append(target)
+                else:
+                    written.append(folder)
     return written

@@ -24,7 +24,7 @@ ERRNOS = {
     errno.EIO: (
         "disk tempat {where} gagal baca/tulis (I/O error)",
         "the disk holding {where} gave an I/O error",
-    ),  # fmt: skip
+    ),
     errno.EROFS: ("disk tempat {where} hanya-baca", "the disk holding {where} is read-only"),
     errno.ENOMEM: ("memori mesin habis", "the machine ran out of memory"),
 }
@@ -83,8 +83,12 @@ def mount_point(path: Path) -> Path:
 def _errno(error: BaseException) -> int | None:
     if isinstance(error, OSError):
         return error.errno if error.errno in ERRNOS else None
-    storage = (duckdb.IOException, duckdb.TransactionException, duckdb.FatalException,
-               sqlite3.OperationalError)  # fmt: skip
+    storage = (
+        duckdb.IOException,
+        duckdb.TransactionException,
+        duckdb.FatalException,
+        sqlite3.OperationalError,
+    )
     if not isinstance(error, storage):
         return None
     text = str(error)

@@ -1,7 +1,8 @@
-"""Paths and secrets. One data root, ``SATUDATA_HOME`` (default ``./data``).
+"""Every setting, read from the environment in one place (``Settings.from_env``).
 
-Everything the project writes lives below it, except Dagster's own home
-(``DAGSTER_HOME``, default ``SATUDATA_HOME/dagster``).
+One data root, ``SATUDATA_HOME`` (default ``./data``): everything the project writes lives
+below it, except Dagster's own home (``DAGSTER_HOME``, default ``SATUDATA_HOME/dagster``).
+docs/operations.md lists the variables.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -21,12 +22,6 @@ SEEDS_DIR = DBT_PROJECT_DIR / "seeds"
 
 KEY_ENV = "SATUDATA_PSEUDONYM_KEY"
 WITA = ZoneInfo("Asia/Makassar")  # the offices' clock: every time shown to a person
-# DuckDB's own default is 80 % of RAM; the nightly run shares the machine. dbt's profile reads
-# the same variable.
-MEMORY_LIMIT = os.environ.get("SATUDATA_DUCKDB_MEMORY_LIMIT", "2GB")
-# Submissions ingested at the same time (each on its own DuckDB connection to the build file).
-# DuckDB alone keeps two cores about 1.4 busy during ingestion; two submissions at once, 1.9.
-INGEST_WORKERS = max(1, int(os.environ.get("SATUDATA_INGEST_WORKERS", "2")))
 
 
 @dataclass(frozen=True)
@@ -50,19 +45,67 @@ class ZipLimits:
             "members": "SATUDATA_ZIP_MAX_MEMBERS",
         }
         return cls(
-            **{field: int(os.environ[env]) for field, env in names.items() if env in os.environ}
+            **{name: int(os.environ[env]) for name, env in names.items() if env in os.environ}
+        )
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """The SMTP server and addresses of the failure e-mails (``SATUDATA_ALERT_*``)."""
+
+    host: str
+    port: int
+    sender: str
+    recipients: tuple[str, ...]
+    user: str | None = None
+    password: str | None = None
+    starttls: bool = False
+
+    @classmethod
+    def from_env(cls) -> AlertSettings | None:
+        """None when no SMTP server is set (alerts off)."""
+        env = os.environ.get
+        host = env("SATUDATA_ALERT_SMTP_HOST")
+        recipients = tuple(r.strip() for r in env("SATUDATA_ALERT_TO", "").split(",") if r.strip())
+        if not host or not recipients:
+            return None
+        return cls(
+            host=host,
+            port=int(env("SATUDATA_ALERT_SMTP_PORT", "25")),
+            sender=env("SATUDATA_ALERT_FROM", "satudata@localhost"),
+            recipients=recipients,
+            user=env("SATUDATA_ALERT_SMTP_USER") or None,
+            password=env("SATUDATA_ALERT_SMTP_PASSWORD") or None,
+            starttls=env("SATUDATA_ALERT_SMTP_STARTTLS", "0") == "1",
         )
 
 
 @dataclass(frozen=True)
 class Settings:
-    """The folders below one data root."""
+    """The folders below one data root, and how the night may use the machine."""
 
     home: Path
+    # DuckDB's own default is 80 % of RAM; the nightly run shares the machine. dbt's profile
+    # reads the same variable (SATUDATA_DUCKDB_MEMORY_LIMIT).
+    memory_limit: str = "2GB"
+    ingest_workers: int = 2  # submissions ingested at the same time (SATUDATA_INGEST_WORKERS)
+    keep_publications: int = 5  # publications kept for rollback (SATUDATA_KEEP_PUBLICATIONS)
+    zip_limits: ZipLimits = field(default_factory=ZipLimits)
+    alerts: AlertSettings | None = None
+    ui_url: str | None = None  # the Dagster UI's address, for links in alerts (SATUDATA_UI_URL)
 
     @classmethod
     def from_env(cls) -> Settings:
-        return cls(Path(os.environ.get("SATUDATA_HOME", "data")).resolve())
+        env = os.environ.get
+        return cls(
+            home=Path(env("SATUDATA_HOME", "data")).resolve(),
+            memory_limit=env("SATUDATA_DUCKDB_MEMORY_LIMIT", "2GB"),
+            ingest_workers=max(1, int(env("SATUDATA_INGEST_WORKERS", "2"))),
+            keep_publications=max(2, int(env("SATUDATA_KEEP_PUBLICATIONS", "5"))),
+            zip_limits=ZipLimits.from_env(),
+            alerts=AlertSettings.from_env(),
+            ui_url=env("SATUDATA_UI_URL") or None,
+        )
 
     @property
     def landing(self) -> Path:

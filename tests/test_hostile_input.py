@@ -3,6 +3,7 @@ followed outside landing, and its good neighbours in the same landing are ingest
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -11,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.settings import Settings
-from tests.conftest import TEST_KEY
+from orchestration.ingest.pipeline import Ingestor
+from orchestration.settings import Settings, ZipLimits
+from tests.conftest import NOW, TEST_KEY
 from tests.submissions import manifest, register, write_submission
 
 NEIGHBOURS = ("64.74.01", "64.74.03")
@@ -167,20 +169,21 @@ def _zip(settings: Settings, name: str, padding: int = 0, members: int = 0) -> P
 
 
 @pytest.mark.parametrize(
-    ("setting", "padding", "members"),
+    ("env", "padding", "members"),
     [
-        (None, 256 << 20, 0),  # a zip bomb: 256 MiB of NULs in about 250 KB, over the ratio
-        ({"SATUDATA_ZIP_MAX_MEMBER_BYTES": str(8 << 20), "SATUDATA_ZIP_MAX_RATIO": "100000"}, 16 << 20, 0),
+        ({}, 256 << 20, 0),  # a zip bomb: 256 MiB of NULs in about 250 KB, over the ratio
+        ({"SATUDATA_ZIP_MAX_MEMBER_BYTES": "8388608", "SATUDATA_ZIP_MAX_RATIO": "100000"}, 16 << 20, 0),
         ({"SATUDATA_ZIP_MAX_BYTES": "4096"}, 0, 0),
-        (None, 0, 150),
+        ({}, 0, 150),
     ],
     ids=["ratio", "member size", "total size", "members"],
 )  # fmt: skip
 def test_a_zip_past_a_limit_is_quarantined_before_it_is_written_out(
-    settings, ingest, query, monkeypatch, setting, padding, members
+    settings, query, monkeypatch, env, padding, members
 ):
-    for variable, value in (setting or {}).items():
+    for variable, value in env.items():
         monkeypatch.setenv(variable, value)
+    settings = dataclasses.replace(settings, zip_limits=ZipLimits.from_env())
     with_neighbours(settings)
     _zip(settings, "bomb", padding, members)
     from orchestration.ingest import read
@@ -193,7 +196,7 @@ def test_a_zip_past_a_limit_is_quarantined_before_it_is_written_out(
         biggest.append(total)
 
     monkeypatch.setattr(read, "_within", watched)
-    outcomes = ingest()
+    outcomes = Ingestor(settings, now=NOW).run()
     assert quarantined(outcomes, "bomb.zip").reason_code == "ZIP_LIMIT_EXCEEDED"
     assert_neighbours_ingested_and_landing_empty(settings, outcomes, query)
     assert max(biggest, default=0) <= 64 << 20  # stopped early, not extracted in full

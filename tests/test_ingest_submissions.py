@@ -395,11 +395,11 @@ def test_two_submissions_at_a_time_give_the_register_one_at_a_time_gives(tmp_pat
     ]
     registers = {}
     for workers in (1, 2):
-        settings = Settings(tmp_path / f"workers{workers}").ensure()
+        settings = Settings(tmp_path / f"workers{workers}", ingest_workers=workers).ensure()
         for i, (name, data, sent_manifest) in enumerate(batch):
             path = write_submission(settings.landing, name, data, sent_manifest)
             os.utime(path, (1_700_000_000 + i, 1_700_000_000 + i))
-        outcomes = Ingestor(settings, now=NOW, workers=workers).run()
+        outcomes = Ingestor(settings, now=NOW).run()
         con = duckdb.connect(str(settings.build_db), read_only=True)
         registers[workers] = (
             [(o.landing_name, o.status) for o in outcomes],

@@ -15,6 +15,7 @@ import duckdb
 import pytest
 
 from orchestration import cli
+from orchestration.checks import expectations
 from orchestration.checks.expectations import SUITES_DIR
 from orchestration.publication.publish import NAMED_VIEWS, PUBLISHED_TABLES
 from orchestration.settings import Settings
@@ -146,7 +147,7 @@ def test_every_published_table_and_column_is_described_in_the_file_and_beside_th
 
 
 def test_blocking_check_failure_leaves_the_publication_byte_identical_and_names_the_check(
-    home, tmp_path, capsys
+    home, tmp_path, capsys, monkeypatch
 ):
     before = published(home).read_bytes()
     suites = tmp_path / "suites"
@@ -159,7 +160,8 @@ def test_blocking_check_failure_leaves_the_publication_byte_identical_and_names_
                                     "meta": {"severity": "ERROR", "notes": "an impossible bound, for this test"}})  # fmt: skip
     (suites / "fct_poverty.json").write_text(json.dumps(poverty))
     add_submissions(home, sent="2025-04-05T09:00:00+08:00", households=15)
-    assert run_pipeline(home, SATUDATA_EXPECTATIONS_DIR=str(suites)) == 1
+    monkeypatch.setattr(expectations, "SUITES_DIR", suites)
+    assert run_pipeline(home) == 1
     err = capsys.readouterr().err
     assert "BLOCKED" in err and "marts/fct_poverty:gx_fct_poverty" in err
     assert published(home).read_bytes() == before
@@ -288,14 +290,15 @@ def test_a_run_killed_mid_way_leaves_the_previous_publication_intact_and_the_nex
     assert dg.DagsterRunStatus.FAILURE in statuses
 
 
-def test_a_suite_that_does_not_run_blocks_publication(home, tmp_path, capsys):
+def test_a_suite_that_does_not_run_blocks_publication(home, tmp_path, capsys, monkeypatch):
     before = published(home).read_bytes()
     suites = tmp_path / "suites"
     suites.mkdir()
     for path in SUITES_DIR.glob("*.json"):
         if path.stem != "fct_employment":  # one suite missing from the folder
             (suites / path.name).write_text(path.read_text())
-    assert run_pipeline(home, SATUDATA_EXPECTATIONS_DIR=str(suites)) == 1
+    monkeypatch.setattr(expectations, "SUITES_DIR", suites)
+    assert run_pipeline(home) == 1
     assert "suites did not run: fct_employment" in capsys.readouterr().err
     assert published(home).read_bytes() == before
 

@@ -249,9 +249,7 @@ def test_bontang_signs_off_locks_and_unlocks(bontang: Path, tmp_path: Path, caps
             decide(settings, "unlock", "64.74", "2025-03", "Walidata", note=" ")
         assert decisions(home) == before
         assert register_rows(
-            home,
-            "select status from raw.submissions where submission_id = ?",
-            [revision],
+            home, "select status from raw.submissions where submission_id = ?", [revision]
         ) == [("pending",)]
 
         # an unlock with a reason lets the revision through, and is recorded

@@ -1,5 +1,5 @@
 {#- The dotted-code hierarchy: ``ancestor`` is ``code`` or lies above it (64.74 covers
-    64.74.01 and 64.74.01.1001). The same rule as ingest/load.py's COVERS_SQL. -#}
+    64.74.01 and 64.74.01.1001). The same rule as orchestration/ingest/contract.py's covers_sql. -#}
 {% macro region_covers(ancestor, code) -%}
     ({{ code }} = {{ ancestor }} or starts_with({{ code }}, {{ ancestor }} || '.'))
 {%- endmacro %}

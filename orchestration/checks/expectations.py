@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
+
+from orchestration.ingest.store import rows
 from orchestration.settings import PROJECT_ROOT
 
 SUITES_DIR = PROJECT_ROOT / "expectations"
@@ -113,10 +115,19 @@ def validate_suites(database: Path, suites: list[dict]) -> list[SuiteResult]:
             )
             batch = asset.add_batch_definition_whole_table("all").get_batch()
             suite = gx.ExpectationSuite(**{k: v for k, v in suite_json.items() if k != "meta"})
-            validation = batch.validate(suite, result_format={"result_format": "SUMMARY",
-                                                              "partial_unexpected_count": FAILURE_SAMPLE})  # fmt: skip
-            result = SuiteResult(suite_json["name"], suite_json["meta"]["table"],
-                                 suite_json["meta"].get("description", ""), len(validation.results))  # fmt: skip
+            validation = batch.validate(
+                suite,
+                result_format={
+                    "result_format": "SUMMARY",
+                    "partial_unexpected_count": FAILURE_SAMPLE,
+                },
+            )
+            result = SuiteResult(
+                suite_json["name"],
+                suite_json["meta"]["table"],
+                suite_json["meta"].get("description", ""),
+                len(validation.results),
+            )
             for outcome in validation.results:
                 if outcome.success:
                     continue
@@ -162,21 +173,13 @@ def _exception_message(info: dict | None) -> str | None:
     return None
 
 
-def suites_dir() -> Path:
-    """``SATUDATA_EXPECTATIONS_DIR`` overrides the committed suites (same suite names)."""
-    return Path(os.environ.get("SATUDATA_EXPECTATIONS_DIR", SUITES_DIR))
-
-
 def _query_rows(database: Path, suites: list[dict]) -> dict[tuple[str, str | None], list]:
     """The first rows each query expectation finds (GX itself only counts them).
 
     Read before GX opens the file: duckdb-engine opens it with another configuration.
     """
-    import duckdb
-
-    rows = {}
-    con = duckdb.connect(str(database), read_only=True)
-    try:
+    found = {}
+    with duckdb.connect(str(database), read_only=True) as con:
         for suite in suites:
             for exp in suite["expectations"]:
                 if exp["type"] != "unexpected_rows_expectation":
@@ -185,21 +188,17 @@ def _query_rows(database: Path, suites: list[dict]) -> dict[tuple[str, str | Non
                     "{batch}", f"(select * from {suite['meta']['table']})"
                 )
                 try:
-                    cursor = con.execute(f"select * from ({sql}) limit {FAILURE_SAMPLE}")
+                    sample = rows(con, f"select * from ({sql}) limit {FAILURE_SAMPLE}")
                 except duckdb.Error:
                     continue  # GX reports the error itself
-                names = [d[0] for d in cursor.description]
-                found = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-                rows[(suite["name"], exp["meta"].get("notes"))] = _jsonable(found)
-    finally:
-        con.close()
-    return rows
+                found[(suite["name"], exp["meta"].get("notes"))] = _jsonable(sample)
+    return found
 
 
-def run_suites(database: Path, folder: Path | None = None) -> list[SuiteResult]:
-    """Validate every suite of ``folder`` (``suites_dir()`` by default) on ``database``, in the
+def run_suites(database: Path) -> list[SuiteResult]:
+    """Validate every suite of ``expectations/`` on ``database``, in the
     order of the suites' files; a failing query expectation carries the rows it found."""
-    suites = load_suites(folder or suites_dir())
+    suites = load_suites(SUITES_DIR)
     rows = _query_rows(database, suites)
     results = validate_suites(database, suites)
     for result in results:

@@ -6,47 +6,17 @@ which run failed, which step and with what error, and which checks blocked the p
 
 from __future__ import annotations
 
-import os
 import smtplib
-from dataclasses import dataclass
 from email.message import EmailMessage
 
 from orchestration.defs.runs import RunSummary
 from orchestration.pages import when
+from orchestration.settings import AlertSettings
 
 
-@dataclass(frozen=True)
-class AlertSettings:
-    host: str
-    port: int
-    sender: str
-    recipients: tuple[str, ...]
-    user: str | None = None
-    password: str | None = None
-    starttls: bool = False
-
-    @classmethod
-    def from_env(cls) -> AlertSettings | None:
-        """None when no SMTP server is set (alerts off)."""
-        host = os.environ.get("SATUDATA_ALERT_SMTP_HOST")
-        recipients = tuple(
-            r.strip() for r in os.environ.get("SATUDATA_ALERT_TO", "").split(",") if r.strip()
-        )
-        if not host or not recipients:
-            return None
-        return cls(
-            host=host,
-            port=int(os.environ.get("SATUDATA_ALERT_SMTP_PORT", "25")),
-            sender=os.environ.get("SATUDATA_ALERT_FROM", "satudata@localhost"),
-            recipients=recipients,
-            user=os.environ.get("SATUDATA_ALERT_SMTP_USER") or None,
-            password=os.environ.get("SATUDATA_ALERT_SMTP_PASSWORD") or None,
-            starttls=os.environ.get("SATUDATA_ALERT_SMTP_STARTTLS", "0") == "1",
-        )
-
-
-def failure_message(settings: AlertSettings, job: str, run_id: str, summary: RunSummary,
-                    ui_url: str | None = None) -> EmailMessage:  # fmt: skip
+def failure_message(
+    settings: AlertSettings, job: str, run_id: str, summary: RunSummary, ui_url: str | None = None
+) -> EmailMessage:
     message = EmailMessage()
     message["Subject"] = f"[satudata] {job} gagal / failed ({run_id[:8]})"
     message["From"] = settings.sender

@@ -1,11 +1,9 @@
 """Sensors: the landing sensor (a run of the ingestion job whenever a submission is ready),
 failure e-mails, and a nightly run after a sign-off decision."""
 
-import os
-
 import dagster as dg
 
-from orchestration.defs.alerts import AlertSettings, failure_message, send
+from orchestration.defs.alerts import failure_message, send
 from orchestration.defs.jobs import ingest_job, nightly_job, signoff_job
 from orchestration.defs.runs import describe
 from orchestration.ingest.landing import discover, pending_fingerprint
@@ -37,13 +35,13 @@ def landing_sensor(context: dg.SensorEvaluationContext):
     "addresses in SATUDATA_ALERT_* (off when SATUDATA_ALERT_SMTP_HOST is not set).",
 )
 def email_on_run_failure(context: dg.RunFailureSensorContext):
-    settings = AlertSettings.from_env()
-    if settings is None:
+    settings = Settings.from_env()
+    if settings.alerts is None:
         return dg.SkipReason("alerts are off: SATUDATA_ALERT_SMTP_HOST / SATUDATA_ALERT_TO not set")
     run = context.dagster_run
     summary = describe(context.instance, run)
-    ui_url = os.environ.get("SATUDATA_UI_URL")
-    send(settings, failure_message(settings, run.job_name, run.run_id, summary, ui_url))
+    message = failure_message(settings.alerts, run.job_name, run.run_id, summary, settings.ui_url)
+    send(settings.alerts, message)
     return None
 
 

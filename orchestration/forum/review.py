@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 
 from orchestration.ingest.contract import covers_sql
+from orchestration.ingest.store import rows
 from orchestration.pages import write
 from orchestration.settings import Settings
 
@@ -46,25 +47,16 @@ LEVELS = {
 }
 
 
-def _rows(
-    con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None = None
-) -> list[dict]:
-    cursor = con.execute(sql, params or [])
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
 def write_review_pages(settings: Settings, publication: Path) -> Path:
     """All review pages of a publication, replacing the previous ones. Returns the folder."""
-    folder = settings.reports / "review"
     staging = settings.reports / ".review.tmp"
     shutil.rmtree(staging, ignore_errors=True)
-    con = duckdb.connect(str(publication), read_only=True)
-    try:
+    staging.mkdir(parents=True)
+    with duckdb.connect(str(publication), read_only=True) as con:
         (publication_id,) = con.execute(
             "select publication_id from publication_log order by published_at desc limit 1"
         ).fetchone()
-        regions = _rows(
+        regions = rows(
             con,
             """
             select p.*, r.region_name, r.is_submitting_unit,
@@ -78,65 +70,73 @@ def write_review_pages(settings: Settings, publication: Path) -> Path:
         index: dict[str, list[dict]] = {}
         figures = {(r["region_code"], r["period"]): r for r in regions}
         for region in regions:
-            code, period = region["region_code"], region["period"]
-            previous = figures.get((code, region["previous_period"]))
-            units = _rows(
-                con,
-                "select * from fct_submission_status where period = $period "
-                f"and {covers_sql('$region', 'unit_code')} order by unit_code, status",
-                {"period": period, "region": code},
-            )
-            counted = [u for u in units if u["status"] in ("accepted", "missing")]
-            sudden = _rows(
-                con,
-                f"""
-                select q.*, r.region_name from fct_data_quality q join dim_region r
-                    using (region_code, level)
-                where q.period = $period and q.issue like 'sudden_change_%' and q.affected_rows > 0
-                    and {covers_sql("$region", "q.region_code")}
-                order by q.region_code, q.issue
-                """,
-                {"period": period, "region": code},
-            )
-            pending = sorted(
-                _rows(
-                    con,
-                    "select * from fct_pending_revisions where region_code = ? and level = ? "
-                    "and period = ?",
-                    [code, region["level"], period],
-                ),
-                key=lambda row: list(MEASURES).index(row["measure"]),
+            page = _page(
+                con, region, figures.get((region["region_code"], region["previous_period"]))
             )
             write(
-                staging / period / f"{code}.html",
+                staging / region["period"] / f"{region['region_code']}.html",
                 "review.html.j2",
-                region=region,
-                level=LEVELS[region["level"]],
-                previous=previous,
-                measures=MEASURES,
-                units=units,
-                confirmed=sum(1 for u in counted if u["confirmed_by"]),
-                expected=len(counted),
-                sudden=[{**s, "words": SUDDEN[s["issue"]]} for s in sudden],
-                pending=pending,
+                **page,
                 publication_id=publication_id,
             )
-            index.setdefault(period, []).append(
-                {**region, "sudden": len(sudden), "pending": bool(pending)}
+            index.setdefault(region["period"], []).append(
+                {**region, "sudden": len(page["sudden"]), "pending": bool(page["pending"])}
             )
-        for period, listed in index.items():
-            write(
-                staging / period / "index.html",
-                "review_index.html.j2",
-                period=period,
-                regions=listed,
-                levels=LEVELS,
-                publication_id=publication_id,
-            )
-    finally:
-        con.close()
-    staging.mkdir(parents=True, exist_ok=True)
-    old = settings.reports / ".review.old"
+    for period, listed in index.items():
+        write(
+            staging / period / "index.html",
+            "review_index.html.j2",
+            period=period,
+            regions=listed,
+            levels=LEVELS,
+            publication_id=publication_id,
+        )
+    return _replace(staging, settings.reports / "review")
+
+
+def _page(con: duckdb.DuckDBPyConnection, region: dict, previous: dict | None) -> dict:
+    """What the review page of one region and period shows: its figures beside the previous
+    period's, the confirmations of the units below it, sudden changes and pending revisions."""
+    code, period = region["region_code"], region["period"]
+    units = rows(
+        con,
+        "select * from fct_submission_status where period = $period "
+        f"and {covers_sql('$region', 'unit_code')} order by unit_code, status",
+        {"period": period, "region": code},
+    )
+    counted = [u for u in units if u["status"] in ("accepted", "missing")]
+    sudden = rows(
+        con,
+        f"""
+        select q.*, r.region_name from fct_data_quality q join dim_region r
+            using (region_code, level)
+        where q.period = $period and q.issue like 'sudden_change_%' and q.affected_rows > 0
+            and {covers_sql("$region", "q.region_code")}
+        order by q.region_code, q.issue
+        """,
+        {"period": period, "region": code},
+    )
+    pending = rows(
+        con,
+        "select * from fct_pending_revisions where region_code = ? and level = ? and period = ?",
+        [code, region["level"], period],
+    )
+    return {
+        "region": region,
+        "level": LEVELS[region["level"]],
+        "previous": previous,
+        "measures": MEASURES,
+        "units": units,
+        "confirmed": sum(1 for u in counted if u["confirmed_by"]),
+        "expected": len(counted),
+        "sudden": [{**s, "words": SUDDEN[s["issue"]]} for s in sudden],
+        "pending": sorted(pending, key=lambda row: list(MEASURES).index(row["measure"])),
+    }
+
+
+def _replace(staging: Path, folder: Path) -> Path:
+    """Put the staged pages in place of the previous ones."""
+    old = folder.with_name(".review.old")
     shutil.rmtree(old, ignore_errors=True)
     if folder.exists():
         folder.rename(old)

@@ -37,8 +37,10 @@ from orchestration.ingest.store import (
     build_lock,
     connect_build,
     read_reference_csv,
+    rows,
     submitting_units,
 )
+from orchestration.pages import when
 from orchestration.publication.publish import current_id
 from orchestration.settings import Settings
 
@@ -111,12 +113,8 @@ def decide(
                 f"{region[:20]!r} bukan kabupaten/kota atau provinsi: hanya wilayah itu disetujui",
                 f"{region[:20]!r} is not a regency or the province: only those are approved",
             )
-    with build_lock(settings):
-        con = connect_build(settings)
-        try:
-            return _decide(con, settings, action, code, period, by, note, now)
-        finally:
-            con.close()
+    with build_lock(settings), connect_build(settings) as con:
+        return _decide(con, settings, action, code, period, by, note, now)
 
 
 NAME_MAX, NOTE_MAX = 120, 1000  # characters of who decides, and of a note or reason
@@ -171,38 +169,21 @@ def _decide(con, settings, action, code, period, by, note, now) -> Decision:
             "it is restored from a backup (docs/operations.md)",
         )
     publication = current_id(settings)
-    submissions: list[str] = []
-    digest = None
     lock = load.lock_of(con, code, period)
-    if action in ("confirm", "withdraw") and lock is not None:
+    unit_decision = action in ("confirm", "withdraw")
+    if unit_decision and lock is not None:
         raise SignoffError(
             f"periode {period} unit {code} dikunci oleh persetujuan {lock[0]} ({lock[1]}): "
             "buka kunci dulu (satudata unlock)",
             f"period {period} of unit {code} is locked by the approval of {lock[0]} ({lock[1]}): "
             "unlock it first (satudata unlock)",
         )
-    in_force = _in_force(
-        con, code, period, "confirm" if action in ("confirm", "withdraw") else "approve"
-    )
+    in_force = _in_force(con, code, period, "confirm" if unit_decision else "approve")
+    submissions, digest = [], None
     if action == "confirm":
-        accepted = con.execute(
-            "select submission_id from raw.submissions "
-            "where unit_code = ? and period = ? and status = 'accepted'",
-            [code, period],
-        ).fetchone()
-        if accepted is None:
-            raise SignoffError(
-                f"unit {code} tidak punya kiriman yang diterima untuk periode {period}",
-                f"unit {code} has no accepted submission for period {period}",
-            )
-        if in_force and in_force["submission_ids"] == [accepted[0]]:
-            raise SignoffError(
-                f"unit {code} periode {period} sudah dikonfirmasi ({in_force['decided_by']})",
-                f"unit {code} period {period} is already confirmed ({in_force['decided_by']})",
-            )
-        submissions = [accepted[0]]
-        _published_submissions(settings, [code], period, {code: accepted[0]})
-        digest = figures_digest(settings, code, period)
+        submissions, digest = _confirmable(con, settings, code, period, in_force)
+    elif action == "approve":
+        submissions, digest = _approvable(con, settings, code, period, in_force)
     elif action == "withdraw":
         if in_force is None:
             raise SignoffError(
@@ -210,43 +191,63 @@ def _decide(con, settings, action, code, period, by, note, now) -> Decision:
                 f"unit {code} period {period} is not confirmed: nothing to withdraw",
             )
         submissions = in_force["submission_ids"]
-    elif action == "approve":
-        if in_force is not None:
-            raise SignoffError(
-                f"{code} periode {period} sudah disetujui ({in_force['decided_by']}, "
-                f"{in_force['decided_at']:%Y-%m-%d %H:%M})",
-                f"{code} period {period} is already approved ({in_force['decided_by']}, "
-                f"{in_force['decided_at']:%Y-%m-%d %H:%M})",
-            )
-        if not _has_figures(settings, code, period):
-            raise SignoffError(
-                f"tidak ada angka {code} periode {period} di publikasi saat ini",
-                f"the current publication has no figures of {code} for period {period}",
-            )
-        units = sorted(u for u in submitting_units() if covers(code, u))
-        confirmed = {
-            u: c["submission_ids"][0]
-            for u in units
-            if (c := _in_force(con, u, period, "confirm")) is not None
-        }
-        missing = [u for u in units if u not in confirmed]
-        if missing:
-            raise SignoffError(
-                f"{len(confirmed)} dari {len(units)} unit sudah konfirmasi; belum: "
-                f"{', '.join(missing)}",
-                f"{len(confirmed)} of {len(units)} units have confirmed; not yet: "
-                f"{', '.join(missing)}",
-            )
-        _published_submissions(settings, units, period, confirmed)
-        submissions = [confirmed[u] for u in units]
-        digest = figures_digest(settings, code, period)
-    else:  # unlock
-        if in_force is None:
-            raise SignoffError(
-                f"{code} periode {period} tidak dikunci (belum disetujui): tidak ada yang dibuka",
-                f"{code} period {period} is not locked (not approved): nothing to unlock",
-            )
+    elif in_force is None:  # unlock
+        raise SignoffError(
+            f"{code} periode {period} tidak dikunci (belum disetujui): tidak ada yang dibuka",
+            f"{code} period {period} is not locked (not approved): nothing to unlock",
+        )
     return _record(con, action, code, period, by, note, publication, submissions, digest, now)
+
+
+def _confirmable(con, settings, code, period, in_force) -> tuple[list[str], str]:
+    """A unit confirms its accepted submission of the period, once, as published."""
+    accepted = con.execute(
+        "select submission_id from raw.submissions "
+        "where unit_code = ? and period = ? and status = 'accepted'",
+        [code, period],
+    ).fetchone()
+    if accepted is None:
+        raise SignoffError(
+            f"unit {code} tidak punya kiriman yang diterima untuk periode {period}",
+            f"unit {code} has no accepted submission for period {period}",
+        )
+    if in_force and in_force["submission_ids"] == [accepted[0]]:
+        raise SignoffError(
+            f"unit {code} periode {period} sudah dikonfirmasi ({in_force['decided_by']})",
+            f"unit {code} period {period} is already confirmed ({in_force['decided_by']})",
+        )
+    _published_submissions(settings, [code], period, {code: accepted[0]})
+    return [accepted[0]], figures_digest(settings, code, period)
+
+
+def _approvable(con, settings, code, period, in_force) -> tuple[list[str], str]:
+    """A region is approved once, when every unit below it has confirmed what is published."""
+    if in_force is not None:
+        raise SignoffError(
+            f"{code} periode {period} sudah disetujui ({in_force['decided_by']}, "
+            f"{when(in_force['decided_at'])})",
+            f"{code} period {period} is already approved ({in_force['decided_by']}, "
+            f"{when(in_force['decided_at'])})",
+        )
+    if not _has_figures(settings, code, period):
+        raise SignoffError(
+            f"tidak ada angka {code} periode {period} di publikasi saat ini",
+            f"the current publication has no figures of {code} for period {period}",
+        )
+    units = sorted(u for u in submitting_units() if covers(code, u))
+    confirmed = {
+        u: c["submission_ids"][0]
+        for u in units
+        if (c := _in_force(con, u, period, "confirm")) is not None
+    }
+    missing = [u for u in units if u not in confirmed]
+    if missing:
+        raise SignoffError(
+            f"{len(confirmed)} dari {len(units)} unit sudah konfirmasi; belum: {', '.join(missing)}",
+            f"{len(confirmed)} of {len(units)} units have confirmed; not yet: {', '.join(missing)}",
+        )
+    _published_submissions(settings, units, period, confirmed)
+    return [confirmed[u] for u in units], figures_digest(settings, code, period)
 
 
 def _record(con, action, code, period, by, note, publication, submissions, digest, now):
@@ -303,10 +304,8 @@ def verify_log(con: duckdb.DuckDBPyConnection) -> list[str]:
     """What is wrong with the sign-off log: a decision whose id is not the hash of its fields (a
     changed row), or whose ``previous_id`` is not the decision before it (a removed or inserted
     one). Empty when the log is intact."""
-    cursor = con.execute("select * from raw.signoffs order by decided_at, decision_id")
-    names = [d[0] for d in cursor.description]
     problems, previous = [], None
-    for row in (dict(zip(names, r, strict=True)) for r in cursor.fetchall()):
+    for row in rows(con, "select * from raw.signoffs order by decided_at, decision_id"):
         fields = {k: v for k, v in row.items() if k != "decision_id"}
         if row["previous_id"] != previous:
             problems.append(f"{row['decision_id'][:12]}: the decision before it is missing")
@@ -330,8 +329,7 @@ def record_log_state(settings: Settings) -> LogState:
     """Verify the log and record the result in ``raw.signoff_log_state``, which the warehouse
     reads: confirmations and approvals are published only from a log found intact. The caller
     holds the build lock."""
-    con = connect_build(settings)
-    try:
+    with connect_build(settings) as con:
         (count,) = con.execute("select count(*) from raw.signoffs").fetchone()
         state = LogState(count, verify_log(con))
         con.execute("begin transaction")
@@ -341,20 +339,17 @@ def record_log_state(settings: Settings) -> LogState:
             [state.decisions, state.intact, state.problems],
         )
         con.execute("commit")
-    finally:
-        con.close()
     return state
 
 
 def _in_force(con: duckdb.DuckDBPyConnection, code: str, period: str, action: str) -> dict | None:
-    row = con.execute(
+    found = rows(
+        con,
         "select decided_by, decided_at, submission_ids from raw.signoffs_in_force "
         "where region_code = ? and period = ? and action = ?",
         [code, period, action],
-    ).fetchone()
-    return (
-        dict(zip(("decided_by", "decided_at", "submission_ids"), row, strict=True)) if row else None
     )
+    return found[0] if found else None
 
 
 def _published_submissions(
@@ -362,8 +357,7 @@ def _published_submissions(
 ) -> None:
     """Refuse unless the current publication was built from exactly these submissions: a
     decision vouches for figures somebody could read."""
-    con = _published(settings)
-    try:
+    with _published(settings) as con:
         found = dict(
             con.execute(
                 "select unit_code, submission_id from fct_submission_status "
@@ -371,8 +365,6 @@ def _published_submissions(
                 [period, units],
             ).fetchall()
         )
-    finally:
-        con.close()
     stale = [u for u in units if found.get(u) != expected[u]]
     if stale:
         raise SignoffError(
@@ -386,14 +378,11 @@ def _published_submissions(
 
 
 def _has_figures(settings: Settings, region: str, period: str) -> bool:
-    con = _published(settings)
-    try:
+    with _published(settings) as con:
         return con.execute(
             "select exists (from fct_poverty where region_code = ? and period = ?)",
             [region, period],
         ).fetchone()[0]
-    finally:
-        con.close()
 
 
 def _published(settings: Settings) -> duckdb.DuckDBPyConnection:
@@ -408,9 +397,8 @@ def _published(settings: Settings) -> duckdb.DuckDBPyConnection:
 def figures_digest(settings: Settings, region: str, period: str) -> str:
     """SHA-256 of the published figures of a region and everything below it for a period: the
     three fact tables' rows (without their approval columns), in a fixed order."""
-    con = _published(settings)
     digest = hashlib.sha256()
-    try:
+    with _published(settings) as con:
         for table in FIGURE_TABLES:
             columns = [
                 name
@@ -429,6 +417,4 @@ def figures_digest(settings: Settings, region: str, period: str) -> str:
             digest.update(f"{table}|{'|'.join(columns)}\n".encode())
             for row in rows:
                 digest.update(("|".join(repr(v) for v in row) + "\n").encode())
-    finally:
-        con.close()
     return digest.hexdigest()

@@ -66,9 +66,13 @@ def archive_submission(entry: Path, archive: Path, received_at: dt.datetime) -> 
     for relpath, path in paths:
         sha, target = _archive_object(path, archive)
         files.append(
-            {"path": display_name(relpath), "sha256": sha, "size": path.stat().st_size,
-             "archived": str(target)}
-        )  # fmt: skip
+            {
+                "path": display_name(relpath),
+                "sha256": sha,
+                "size": path.stat().st_size,
+                "archived": str(target),
+            }
+        )
     if entry.is_file():
         submission_id = files[0]["sha256"]
     else:

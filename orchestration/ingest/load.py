@@ -37,10 +37,7 @@ class Pseudonymiser:
         if len(key) > 64:  # as HMAC does: a long key is hashed first
             key = hashlib.sha256(key).digest()
         key = key.ljust(64, b"\0")
-        self.params = {
-            "ipad": bytes(b ^ 0x36 for b in key),
-            "opad": bytes(b ^ 0x5C for b in key),
-        }
+        self.params = {"ipad": bytes(b ^ 0x36 for b in key), "opad": bytes(b ^ 0x5C for b in key)}
 
     @staticmethod
     def hex_sql(expr: str) -> str:

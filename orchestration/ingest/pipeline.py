@@ -41,7 +41,7 @@ from pathlib import Path
 import duckdb
 
 from orchestration.faults import machine_fault
-from orchestration.settings import INGEST_WORKERS, Settings, ZipLimits
+from orchestration.settings import Settings
 
 from . import landing, load, read
 from .archive import Received, archive_submission
@@ -115,14 +115,10 @@ class _ArrivalOrder:
 class Ingestor:
     """Ingests the ready submissions of ``landing/`` into ``warehouse/build.duckdb``."""
 
-    def __init__(
-        self, settings: Settings, now: dt.datetime | None = None, workers: int = INGEST_WORKERS
-    ):
+    def __init__(self, settings: Settings, now: dt.datetime | None = None):
         self.settings = settings.ensure()
         self.now = now
-        self.workers = workers
         self.units = submitting_units()
-        self.zip_limits = ZipLimits.from_env()
 
     def run(self) -> list[Outcome]:
         """Every ready submission, two at a time (``SATUDATA_INGEST_WORKERS``).
@@ -139,11 +135,9 @@ class Ingestor:
             except Exception as exc:
                 self._raise_if_machine(exc)
                 raise
-            try:
+            with con:
                 self.pseudo = Pseudonymiser(load.checked_key(con, self.settings))
                 return self._run(con)
-            finally:
-                con.close()
 
     def _run(self, con: duckdb.DuckDBPyConnection) -> list[Outcome]:
         entries = landing.discover(self.settings.landing)
@@ -181,7 +175,7 @@ class Ingestor:
                 order.finished(position)
 
         try:
-            with ThreadPoolExecutor(min(self.workers, max(1, len(batch)))) as pool:
+            with ThreadPoolExecutor(min(self.settings.ingest_workers, max(1, len(batch)))) as pool:
                 futures = [pool.submit(one, k, r) for k, (_, r) in enumerate(batch)]
                 for future in as_completed(futures):
                     if future.exception() is not None:  # stop as one at a time would
@@ -236,7 +230,7 @@ class Ingestor:
         with tempfile.TemporaryDirectory(prefix="ingest-", dir=self._tmp()) as workdir:
             try:
                 try:
-                    folder = read.unpack(received, Path(workdir), self.zip_limits)
+                    folder = read.unpack(received, Path(workdir), self.settings.zip_limits)
                     sub.manifest_raw = read.read_manifest(folder)
                     sub.manifest = parse_manifest(
                         sub.manifest_raw, self.units, received.received_at
@@ -260,8 +254,9 @@ class Ingestor:
             finally:
                 _drop_working_tables(con)
 
-    def _refuse(self, con: duckdb.DuckDBPyConnection, entry: Path, now: dt.datetime,
-                error: Exception) -> Outcome:  # fmt: skip
+    def _refuse(
+        self, con: duckdb.DuckDBPyConnection, entry: Path, now: dt.datetime, error: Exception
+    ) -> Outcome:
         """An entry that could not even be archived (a symbolic link, an unreadable file):
         quarantined as it is, with its report, under an id of its name and time of receipt."""
         if not isinstance(error, QuarantineError):
@@ -304,12 +299,22 @@ class Ingestor:
             folder = self.settings.quarantine / sub.label
             landing.quarantine(entry, folder)
             copy_report(report, folder, QUARANTINE_REPORT)
-            log.warning("%s: quarantined (%s) %s", sub.landing_name, sub.quarantine.cause,
-                        sub.quarantine.detail)  # fmt: skip
+            log.warning(
+                "%s: quarantined (%s) %s",
+                sub.landing_name,
+                sub.quarantine.cause,
+                sub.quarantine.detail,
+            )
         else:
             landing.remove(entry)
-            log.info("%s: %s, unit %s period %s, %d rows rejected", sub.landing_name, sub.status,
-                     sub.unit_code, sub.period, sub.rows_rejected)  # fmt: skip
+            log.info(
+                "%s: %s, unit %s period %s, %d rows rejected",
+                sub.landing_name,
+                sub.status,
+                sub.unit_code,
+                sub.period,
+                sub.rows_rejected,
+            )
 
     def _raise_if_machine(self, exc: Exception) -> None:
         fault = machine_fault(exc, self.settings.home)

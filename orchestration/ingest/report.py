@@ -9,6 +9,7 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.ingest.store import rows
 from orchestration.pages import write
 
 from .contract import QUARANTINE_CAUSES, REASONS
@@ -118,13 +119,7 @@ def reject_summary(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, int], list
             "select reason_code, count(*) from rejects group by all order by reason_code"
         ).fetchall()
     )
-    return by_reason, _dicts(con, GROUPS_SQL), _dicts(con, f"{REJECTS_SQL} limit {LISTED_ROWS}")
-
-
-def _dicts(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict]:
-    cursor = con.execute(sql)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return by_reason, rows(con, GROUPS_SQL), rows(con, f"{REJECTS_SQL} limit {LISTED_ROWS}")
 
 
 def report_path(reports: Path, sub: Submission) -> Path:
@@ -209,8 +204,15 @@ def write_report(
         report["rejects_file"] = listing.name
     json_path = folder / f"{stem}.json"
     json_path.write_text(json.dumps(report, ensure_ascii=False, default=str), encoding="utf-8")
-    write(folder / f"{stem}.html", "report.html.j2", report=report, total=total,
-          rejects=report["rejects"][:LISTED_ROWS], reasons=REASONS, range_limit=RANGE_LIMIT)  # fmt: skip
+    write(
+        folder / f"{stem}.html",
+        "report.html.j2",
+        report=report,
+        total=total,
+        rejects=report["rejects"][:LISTED_ROWS],
+        reasons=REASONS,
+        range_limit=RANGE_LIMIT,
+    )
     return json_path
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.ingest.store import rows
 from orchestration.pages import number, write
 from orchestration.publication.publish import current_id, point_bulletin
 from orchestration.settings import Settings
@@ -48,8 +49,19 @@ ISSUES = {
         "sudden change: recipients",
     ),
 }
-COLOURS = ["#0f4c81", "#d1495b", "#edae49", "#00798c", "#66a182", "#8d6a9f", "#2e4057",
-           "#c2703d", "#6c8ead", "#9b9b3a", "#5b5b5b"]  # fmt: skip
+COLOURS = [
+    "#0f4c81",
+    "#d1495b",
+    "#edae49",
+    "#00798c",
+    "#66a182",
+    "#8d6a9f",
+    "#2e4057",
+    "#c2703d",
+    "#6c8ead",
+    "#9b9b3a",
+    "#5b5b5b",
+]
 
 
 @dataclass
@@ -57,12 +69,6 @@ class Bulletin:
     path: Path
     publication_id: str
     latest_period: str
-
-
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:
-    cursor = con.execute(sql, params or [])
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 # -- charts ------------------------------------------------------------------------------------
@@ -85,9 +91,14 @@ def _axes(width: float = 8.0, height: float = 3.4):
     from matplotlib.ticker import FuncFormatter
 
     matplotlib.rcParams.update(
-        {"svg.fonttype": "path", "svg.hashsalt": "satudata", "font.size": 9,
-         "axes.spines.top": False, "axes.spines.right": False}
-    )  # fmt: skip
+        {
+            "svg.fonttype": "path",
+            "svg.hashsalt": "satudata",
+            "font.size": 9,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+        }
+    )
     figure, axes = plt.subplots(figsize=(width, height))
     axes.yaxis.set_major_formatter(FuncFormatter(lambda v, _: number(v, 1)))
     axes.grid(axis="y", color="#e3e6ea")
@@ -151,116 +162,50 @@ def build_bulletin(settings: Settings) -> Bulletin:
     if publication_id is None:
         raise RuntimeError("nothing is published yet")
     folder = settings.warehouse / "publications" / publication_id
-    con = duckdb.connect(str(folder / "warehouse.duckdb"), read_only=True)
-    try:
+    with duckdb.connect(str(folder / "warehouse.duckdb"), read_only=True) as con:
         context = _context(con)
-    finally:
-        con.close()
     path = write(folder / "bulletin.html", "bulletin.html.j2", **context)
     point_bulletin(settings, folder)
     return Bulletin(path, publication_id, context["latest"])
 
 
 def _context(con: duckdb.DuckDBPyConnection) -> dict:
-    log = _rows(con, "select * from publication_log order by published_at desc limit 1")[0]
+    log = rows(con, "select * from publication_log order by published_at desc limit 1")[0]
     periods = log["periods"].split(",")
     latest = periods[-1]
     names = dict(con.execute("select region_code, region_name from dim_region").fetchall())
-    poverty = _rows(
+    short = {code: _short(name) for code, name in names.items()}
+    poverty = rows(
         con,
         "select * from fct_poverty where level in ('regency', 'province') "
         "order by period, level desc, region_code",
     )
     current = [r for r in poverty if r["period"] == latest]
-    province = next((r for r in current if r["level"] == "province"), None)
-
-    # trends: the register's P0 per region across periods, and BPS's official series
-    series: dict[str, list[tuple[str, float]]] = {}
-    for row in poverty:
-        name = _short(names[row["region_code"]])
-        series.setdefault(name, []).append((row["period"], row["poverty_rate"]))
-    extreme = {}
-    for row in poverty:
-        extreme.setdefault(_short(names[row["region_code"]]), []).append(
-            (row["period"], row["extreme_poverty_rate"])
-        )
-    bps = _rows(
-        con,
-        "select stats_year, max_by(poverty_rate, stats_period = 'Maret') as poverty_rate "
-        "from ref_bps_poverty where region_code = '64' and poverty_rate is not null "
-        "group by stats_year order by stats_year",
-    )
-    target = _rows(
-        con,
-        "select distinct target_low, target_high from fct_target_progress "
-        "where target_id = 'rpjp_poverty_rate_range'",
-    )
-    band = (target[0]["target_low"], target[0]["target_high"], "RPJP 3,5–5 %") if target else None
-    bps_chart = _trend_chart(
-        {
-            "BPS resmi / official, Kalimantan Timur": [
-                (str(r["stats_year"]), r["poverty_rate"]) for r in bps
-            ],
-            "Register, Kalimantan Timur": [
-                (p["period"], p["poverty_rate"]) for p in poverty if p["level"] == "province"
-            ],
-        },
-        "P0 (%)",
-        band,
-    )
-    reconciliation = _rows(
+    reconciliation = rows(
         con,
         "select * from fct_reconciliation where period = ? order by level desc, region_code",
         [latest],
     )
-    coverage = _rows(
+    coverage = rows(
         con,
         "select * from fct_program_coverage where period = ? and level in ('regency', 'province') "
         "order by level desc, region_code, program_code = 'ANY' desc, program_code",
         [latest],
     )
-    coverage_any = [c for c in coverage if c["program_code"] == "ANY"]
-    completeness = _rows(
-        con,
-        "select unit_code, period, status from fct_submission_status "
-        "where status in ('accepted', 'missing', 'quarantined', 'pending') order by unit_code, period",
-    )
-    grid: dict[str, dict[str, str]] = {}
-    order = {"accepted": 0, "pending": 1, "quarantined": 2, "missing": 3}
-    for row in completeness:
-        cell = grid.setdefault(row["unit_code"], {})
-        if row["period"] not in cell or order[row["status"]] < order[cell[row["period"]]]:
-            cell[row["period"]] = row["status"]
-    targets = _rows(
-        con,
-        "select * from fct_target_progress where period = ? "
-        "order by target_id, level desc, region_code",
-        [latest],
-    )
-    quality = _rows(
-        con,
-        "select region_code, level, issue, affected_rows, change, threshold "
-        "from fct_data_quality where period = ? and level in ('regency', 'province') "
-        "and affected_rows > 0 order by level desc, region_code, issue",
-        [latest],
-    )
-    approved = sum(1 for r in current if r["approval_status"] == "approved")
     return {
         "log": log,
         "periods": periods,
         "latest": latest,
         "names": names,
-        "short": {code: _short(name) for code, name in names.items()},
-        "province": province,
+        "short": short,
+        "province": next((r for r in current if r["level"] == "province"), None),
         "current": current,
-        "approved": approved,
+        "approved": sum(1 for r in current if r["approval_status"] == "approved"),
         "approval": {r["region_code"]: r["approval_status"] for r in current},
-        "trend_chart": _trend_chart(series, "P0 (%)"),
-        "extreme_chart": _trend_chart(extreme, "%"),
-        "bps_chart": bps_chart,
+        **_trend_charts(con, poverty, short),
         "reconciliation": reconciliation,
         "reconciliation_chart": _bars(
-            [_short(names[r["region_code"]]) for r in reconciliation],
+            [short[r["region_code"]] for r in reconciliation],
             {
                 "Register": [r["register_poverty_rate"] for r in reconciliation],
                 "BPS": [r["bps_poverty_rate"] for r in reconciliation],
@@ -268,19 +213,87 @@ def _context(con: duckdb.DuckDBPyConnection) -> dict:
             "P0 (%)",
         ),
         "coverage": coverage,
-        "coverage_chart": _bars(
-            [_short(names[r["region_code"]]) for r in coverage_any],
-            {
-                "Cakupan / coverage": [r["coverage_rate"] for r in coverage_any],
-                "Inklusi / inclusion error": [r["inclusion_error_rate"] for r in coverage_any],
-                "Eksklusi / exclusion error": [r["exclusion_error_rate"] for r in coverage_any],
-            },
-            "%",
+        "coverage_chart": _coverage_chart(
+            [c for c in coverage if c["program_code"] == "ANY"], short
         ),
-        "grid": grid,
-        "targets": targets,
+        "grid": _completeness_grid(con),
+        "targets": rows(
+            con,
+            "select * from fct_target_progress where period = ? "
+            "order by target_id, level desc, region_code",
+            [latest],
+        ),
         "target_names": TARGET_NAMES,
         "target_status": TARGET_STATUS,
-        "quality": quality,
+        "quality": rows(
+            con,
+            "select region_code, level, issue, affected_rows, change, threshold "
+            "from fct_data_quality where period = ? and level in ('regency', 'province') "
+            "and affected_rows > 0 order by level desc, region_code, issue",
+            [latest],
+        ),
         "issues": ISSUES,
     }
+
+
+def _trend_charts(con: duckdb.DuckDBPyConnection, poverty: list[dict], short: dict) -> dict:
+    """The register's P0 and extreme poverty per region across periods, and BPS's official
+    series with the RPJP target band."""
+    series: dict[str, list[tuple[str, float]]] = {}
+    extreme: dict[str, list[tuple[str, float]]] = {}
+    for row in poverty:
+        name = short[row["region_code"]]
+        series.setdefault(name, []).append((row["period"], row["poverty_rate"]))
+        extreme.setdefault(name, []).append((row["period"], row["extreme_poverty_rate"]))
+    bps = rows(
+        con,
+        "select stats_year, max_by(poverty_rate, stats_period = 'Maret') as poverty_rate "
+        "from ref_bps_poverty where region_code = '64' and poverty_rate is not null "
+        "group by stats_year order by stats_year",
+    )
+    target = rows(
+        con,
+        "select distinct target_low, target_high from fct_target_progress "
+        "where target_id = 'rpjp_poverty_rate_range'",
+    )
+    band = (target[0]["target_low"], target[0]["target_high"], "RPJP 3,5–5 %") if target else None
+    official = {
+        "BPS resmi / official, Kalimantan Timur": [
+            (str(r["stats_year"]), r["poverty_rate"]) for r in bps
+        ],
+        "Register, Kalimantan Timur": [
+            (p["period"], p["poverty_rate"]) for p in poverty if p["level"] == "province"
+        ],
+    }
+    return {
+        "trend_chart": _trend_chart(series, "P0 (%)"),
+        "extreme_chart": _trend_chart(extreme, "%"),
+        "bps_chart": _trend_chart(official, "P0 (%)", band),
+    }
+
+
+def _coverage_chart(coverage_any: list[dict], short: dict) -> str:
+    return _bars(
+        [short[r["region_code"]] for r in coverage_any],
+        {
+            "Cakupan / coverage": [r["coverage_rate"] for r in coverage_any],
+            "Inklusi / inclusion error": [r["inclusion_error_rate"] for r in coverage_any],
+            "Eksklusi / exclusion error": [r["exclusion_error_rate"] for r in coverage_any],
+        },
+        "%",
+    )
+
+
+def _completeness_grid(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
+    """unit -> period -> the best status of the unit's submissions for the period."""
+    grid: dict[str, dict[str, str]] = {}
+    order = {"accepted": 0, "pending": 1, "quarantined": 2, "missing": 3}
+    for row in rows(
+        con,
+        "select unit_code, period, status from fct_submission_status "
+        "where status in ('accepted', 'missing', 'quarantined', 'pending') order by unit_code, period",
+    ):
+        cell = grid.setdefault(row["unit_code"], {})
+        if row["period"] not in cell or order[row["status"]] < order[cell[row["period"]]]:
+            cell[row["period"]] = row["status"]
+    return grid

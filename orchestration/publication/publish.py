@@ -37,7 +37,6 @@ PUBLISHED_TABLES = {
     "fct_target_progress": "period, level, region_code, target_id",
     "ref_bps_poverty": "region_code, stats_year, stats_period",
 }
-KEEP_DEFAULT = 5
 LOG_DDL = """
 create table publication_log (
     publication_id varchar not null,
@@ -57,8 +56,13 @@ create table publication_log (
 # pipeline runs; the newest format would lock those out.
 STORAGE_VERSION = "v1.3.0"
 # fact tables that also get a view ``<table>_named`` with the region's name beside its code
-NAMED_VIEWS = ("fct_poverty", "fct_employment", "fct_program_coverage", "fct_data_quality",
-               "fct_reconciliation")  # fmt: skip
+NAMED_VIEWS = (
+    "fct_poverty",
+    "fct_employment",
+    "fct_program_coverage",
+    "fct_data_quality",
+    "fct_reconciliation",
+)
 LOG_DESCRIPTIONS = {
     "": "One row per publication (log publikasi): when, from which run, which periods, and how "
     "many checks passed or warned.",
@@ -159,10 +163,6 @@ def _swap_symlink(link: Path, target: Path) -> None:
     os.replace(temporary, link)
 
 
-def _keep(settings: Settings) -> int:
-    return max(2, int(os.environ.get("SATUDATA_KEEP_PUBLICATIONS", KEEP_DEFAULT)))
-
-
 def history(settings: Settings) -> list[Path]:
     folder = settings.warehouse / "publications"
     return (
@@ -207,8 +207,7 @@ def publish(
     _sweep(warehouse)
     (folder / "parquet").mkdir(parents=True)
     temporary = warehouse / f".published-{publication_id}.tmp"
-    con = duckdb.connect()
-    try:
+    with duckdb.connect() as con:
         con.execute(f"attach ? as pub (storage_version '{STORAGE_VERSION}')", [str(temporary)])
         con.execute("use pub")
         con.execute("attach ? as build (read_only)", [str(settings.build_db)])
@@ -233,9 +232,17 @@ def publish(
         ).fetchone()
         con.execute(
             "insert into publication_log values (?, ?, ?, ?, ?, ?, ?, ?)",
-            [publication_id, now, run_id, ",".join(periods), checks_passed, checks_warned,
-             intact, problems or None],
-        )  # fmt: skip
+            [
+                publication_id,
+                now,
+                run_id,
+                ",".join(periods),
+                checks_passed,
+                checks_warned,
+                intact,
+                problems or None,
+            ],
+        )
         con.execute("detach build")
         for table in NAMED_VIEWS:
             con.execute(
@@ -255,15 +262,13 @@ def publish(
         _write_dictionary(dictionary, folder / "parquet" / "dictionary.csv")
         con.execute("use memory")
         con.execute("detach pub")  # written out (checkpointed) and closed
-    finally:
-        con.close()
     _fsync(temporary)
     os.chmod(temporary, 0o444)
     os.link(temporary, folder / "warehouse.duckdb")
     os.replace(temporary, settings.published_db)  # the atomic step
     _fsync(warehouse)
     _swap_symlink(warehouse / "published", folder / "parquet")
-    for old in history(settings)[: -_keep(settings)]:
+    for old in history(settings)[: -settings.keep_publications]:
         shutil.rmtree(old, ignore_errors=True)
     return Publication(publication_id, settings.published_db, periods, counts)
 

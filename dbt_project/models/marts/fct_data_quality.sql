@@ -45,7 +45,7 @@ sex_mismatch as (
 ),
 
 -- a person in several units has several rows: grouping by the 16-byte key alone finds those
--- few first, and only their rows are grouped by person and period (half the model's time)
+-- few first, and only their rows are grouped by person and period
 repeated_persons as (
     select person_key
     from members

@@ -70,11 +70,8 @@ def raw_submissions(context: dg.AssetExecutionContext, satudata: SatudataResourc
 def _row_counts(build_db) -> dict[str, int]:
     if not build_db.exists():
         return {}
-    con = duckdb.connect(str(build_db), read_only=True)
-    try:
+    with duckdb.connect(str(build_db), read_only=True) as con:
         return {
             name: con.execute(f"select count(*) from raw.{name}").fetchone()[0]
             for name in RAW_TABLES
         }
-    finally:
-        con.close()

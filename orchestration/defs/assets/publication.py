@@ -7,7 +7,7 @@ import duckdb
 
 from orchestration.defs.resources import SatudataResource
 from orchestration.forum.review import write_review_pages
-from orchestration.ingest.store import build_lock
+from orchestration.ingest.store import build_lock, rows
 from orchestration.publication.bulletin import build_bulletin
 from orchestration.publication.publish import PUBLISHED_TABLES, publish
 
@@ -64,9 +64,9 @@ def published_warehouse(
     with build_lock(settings):  # every write of a run, under the one lock
         publication = publish(settings, context.run.run_id, passed, warned)
         bulletin = build_bulletin(settings)
-    con = duckdb.connect(str(publication.path), read_only=True)
-    try:
-        cursor = con.execute(
+    with duckdb.connect(str(publication.path), read_only=True) as con:
+        figures = rows(
+            con,
             """
             select p.region_code, r.region_name, p.level, p.period, p.poverty_rate,
                    p.poverty_gap_index, p.poverty_severity_index, p.extreme_poverty_rate,
@@ -74,12 +74,8 @@ def published_warehouse(
             from fct_poverty p join dim_region r using (region_code)
             where p.level in ('regency', 'province')
             order by p.period, p.level desc, p.region_code
-            """
+            """,
         )
-        names = [d[0] for d in cursor.description]
-        figures = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    finally:
-        con.close()
     latest = max((f["period"] for f in figures), default=None)
     # the latest P0 of the province and each regency as numbers: the Plots tab of the asset
     # shows them across publications
@@ -137,14 +133,13 @@ def review_pages(satudata: SatudataResource) -> dg.MaterializeResult:
 
 
 def _flagged(settings) -> list[str]:
-    con = duckdb.connect(str(settings.published_db), read_only=True)
-    try:
+    with duckdb.connect(str(settings.published_db), read_only=True) as con:
         rows = con.execute(
             "select region_code, period, issue, change, threshold from fct_data_quality "
             "where issue like 'sudden_change_%' and affected_rows > 0 and level <> 'village' "
             "order by period, region_code, issue"
         ).fetchall()
-    finally:
-        con.close()
-    return [f"{code} {period} {issue}: {change:+.1f} (threshold {limit:g})"
-            for code, period, issue, change, limit in rows]  # fmt: skip
+    return [
+        f"{code} {period} {issue}: {change:+.1f} (threshold {limit:g})"
+        for code, period, issue, change, limit in rows
+    ]

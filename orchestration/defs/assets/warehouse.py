@@ -48,8 +48,7 @@ def _with_table_metadata(events: list, manifest: dict, build_db: Path) -> Iterat
     one read-only DuckDB connection to the build file (not dbt's adapter inside this process,
     so nothing of dbt-duckdb stays open here). Column lineage is not fetched: the open-source
     UI does not show it (docs/performance.md)."""
-    con = duckdb.connect(str(build_db), read_only=True)
-    try:
+    with duckdb.connect(str(build_db), read_only=True) as con:
         types: dict[tuple[str, str], list[tuple[str, str]]] = {}
         for schema, table, column, data_type in con.execute(
             "select schema_name, table_name, column_name, data_type from duckdb_columns() "
@@ -74,8 +73,6 @@ def _with_table_metadata(events: list, manifest: dict, build_db: Path) -> Iterat
                     {**event.metadata, "dagster/row_count": count, "dagster/column_schema": schema}
                 )
             yield event
-    finally:
-        con.close()
 
 
 def dbt_failure(target: Path, manifest: dict, most: int = 10) -> str:
