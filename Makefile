@@ -9,6 +9,7 @@ DBT_FILES := dbt_project/dbt_project.yml dbt_project/profiles.yml \
 export SATUDATA_HOME ?= $(CURDIR)/data
 export DAGSTER_HOME  ?= $(SATUDATA_HOME)/dagster
 DEV_PORT ?= 3000
+PORTAL_PORT ?= 8080
 
 .PHONY: install run dev test lint format clean docs bench
 
@@ -36,9 +37,12 @@ docs: install
 		--target-path $(SATUDATA_HOME)/dbt/docs --log-path $(SATUDATA_HOME)/dbt/logs
 	@echo "Open $(SATUDATA_HOME)/dbt/docs/static_index.html"
 
-## dev: the Dagster UI on this code location (http://127.0.0.1:3000; DEV_PORT=... for another)
+## dev: the Dagster UI (http://127.0.0.1:3000, DEV_PORT=...) and the portal (http://127.0.0.1:8080,
+## PORTAL_PORT=...) side by side; Ctrl-C stops both
 dev: install
 	$(BIN)/satudata prepare
+	$(BIN)/satudata serve --port $(PORTAL_PORT) & portal=$$!; \
+	trap 'kill $$portal 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(DEV_PORT)
 
 ## bench: the nightly run at province scale against the DuckDB floor (slow: minutes)

@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 import warnings
+from pathlib import Path
 
 import duckdb
 
@@ -319,6 +320,58 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from orchestration.portal.app import create_app
+
+    settings = Settings.from_env().ensure()
+    print(f"Satu Data portal on http://{args.host}:{args.port}/ (SATUDATA_HOME {settings.home})")
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        proxy_headers=True,  # the scheme (https) from the reverse proxy on this machine
+        log_level="info" if args.verbose else "warning",
+    )
+    return 0
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    import getpass
+
+    from orchestration.portal.accounts import AccountError, Accounts
+
+    accounts = Accounts(Settings.from_env().ensure())
+    try:
+        if args.action == "add":
+            if args.password_file or not sys.stdin.isatty():
+                password = read_password(args.password_file)
+            else:
+                password = getpass.getpass("Password: ")
+            accounts.add(args.username, args.name, args.role, args.scope, password)
+            print(f"Added {args.username} ({args.role} {args.scope or ''}).")
+        elif args.action == "disable":
+            accounts.disable(args.username)
+            print(f"Disabled {args.username}; their sessions are ended.")
+        else:
+            for row in accounts.list():
+                state = "disabled" if row["disabled"] else "active"
+                print(
+                    f"{row['username']:<20} {row['role']:<9} {row['scope'] or '':<9} {state:<8} {row['full_name']}"
+                )
+    except AccountError as exc:
+        print(f"Refused: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def read_password(path) -> str:
+    from orchestration.portal.accounts import read_password as read
+
+    return read(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="satudata", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
@@ -387,6 +440,27 @@ def main(argv: list[str] | None = None) -> int:
         decision.set_defaults(func=cmd_signoff)
     status = sub.add_parser("status", parents=[common], help="what was received and published")
     status.set_defaults(func=cmd_status)
+    serve = sub.add_parser(
+        "serve", parents=[common], help="serve the portal (the forum's web pages)"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.set_defaults(func=cmd_serve)
+    user = sub.add_parser("user", parents=[common], help="the portal's people: add, disable, list")
+    user_sub = user.add_subparsers(dest="action", required=True)
+    add = user_sub.add_parser(
+        "add", help="add a person (the password is read from stdin or a file)"
+    )
+    add.add_argument("username")
+    add.add_argument("--name", required=True, help="full name and office, as recorded in decisions")
+    add.add_argument("--role", required=True, choices=["operator", "walidata", "reader"])
+    add.add_argument("--scope", help="operator: the unit (64.74.01); walidata: the regency or 64")
+    add.add_argument("--password-file", type=Path, help="read the password from this file")
+    user_sub.add_parser("disable", help="disable a person and end their sessions").add_argument(
+        "username"
+    )
+    user_sub.add_parser("list", help="everyone, with role and unit")
+    user.set_defaults(func=cmd_user)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -1,8 +1,8 @@
 """The one way a page people read is written: Jinja templates under ``orchestration/templates``
 (autoescaped), with the filters every page shares: numbers and percentages written the
 Indonesian way by Babel (``1.234,5``; ``3,73 %``) and times on the operators' clock (WITA).
-Used by the operator's validation report (ingest), the bulletin (publication) and the review
-pages (forum)."""
+Used by the operator's validation report (ingest), the bulletin (publication), the review
+pages (forum) and the portal."""
 
 from __future__ import annotations
 
@@ -67,10 +67,14 @@ def environment() -> jinja2.Environment:
     return env
 
 
+def render(template: str, **context: object) -> str:
+    return environment().get_template(template).render(**context)
+
+
 def write(path: Path, template: str, **context: object) -> Path:
     """Render and write atomically (a reader never sees half a page)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(environment().get_template(template).render(**context), encoding="utf-8")
+    tmp.write_text(render(template, **context), encoding="utf-8")
     tmp.replace(path)
     return path

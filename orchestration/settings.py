@@ -93,6 +93,9 @@ class Settings:
     zip_limits: ZipLimits = field(default_factory=ZipLimits)
     alerts: AlertSettings | None = None
     ui_url: str | None = None  # the Dagster UI's address, for links in alerts (SATUDATA_UI_URL)
+    # the portal: one upload's bytes at most, and cookies sent over TLS only (behind the proxy)
+    portal_max_upload_bytes: int = 1 << 30  # SATUDATA_PORTAL_MAX_UPLOAD_BYTES
+    portal_secure_cookies: bool = False  # SATUDATA_PORTAL_SECURE_COOKIES=1
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -105,6 +108,8 @@ class Settings:
             zip_limits=ZipLimits.from_env(),
             alerts=AlertSettings.from_env(),
             ui_url=env("SATUDATA_UI_URL") or None,
+            portal_max_upload_bytes=int(env("SATUDATA_PORTAL_MAX_UPLOAD_BYTES", str(1 << 30))),
+            portal_secure_cookies=env("SATUDATA_PORTAL_SECURE_COOKIES", "0") == "1",
         )
 
     @property

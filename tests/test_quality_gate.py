@@ -32,7 +32,7 @@ def test_gx_is_pinned_and_its_private_dialect_list_is_still_there():
     assert sum(1 for d in engine._PERSISTED_CONNECTION_DIALECTS if d == "duckdb") == 1
 
 
-def test_a_failing_expectation_fails_through_the_sql_path_with_its_values(tmp_path):
+def test_a_failing_expectation_fails_through_the_sql_path_with_its_values(tmp_path, monkeypatch):
     database = tmp_path / "t.duckdb"
     con = duckdb.connect(str(database))
     con.execute("create schema s; create table s.t as select range as a from range(1000)")
@@ -43,7 +43,8 @@ def test_a_failing_expectation_fails_through_the_sql_path_with_its_values(tmp_pa
         {"type": "expect_column_values_to_be_between", "kwargs": {"column": "a", "max_value": 997}, "meta": {"severity": "ERROR"}},
         {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}, "meta": {"severity": "ERROR"}},
     ]}))  # fmt: skip
-    [result] = expectations.run_suites(database, suites)
+    monkeypatch.setattr(expectations, "SUITES_DIR", suites)
+    [result] = expectations.run_suites(database)
     assert result.evaluated == 2
     [failure] = result.failures  # the null check passes: no IndexError-style blanket failure
     assert failure.exception is None

@@ -67,16 +67,17 @@ class UI:
 def ui(tmp_path_factory):
     home = tmp_path_factory.mktemp("web") / "data"
     add_submissions(home)  # two kecamatan of Bontang waiting in landing/
-    with socket.socket() as s:
+    with socket.socket() as s, socket.socket() as s2:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+        s2.bind(("127.0.0.1", 0))
+        port, portal_port = s.getsockname()[1], s2.getsockname()[1]
     venv_bin = str(PROJECT_ROOT / ".venv" / "bin")
     path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p != venv_bin)
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "DAGSTER_HOME")}
     env.update(PATH=path, SATUDATA_HOME=str(home), SATUDATA_PSEUDONYM_KEY="pipeline-test-key")
     log = open(home.parent / "make-dev.log", "w")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
-        ["make", "dev", f"DEV_PORT={port}"], cwd=PROJECT_ROOT, env=env,
+        ["make", "dev", f"DEV_PORT={port}", f"PORTAL_PORT={portal_port}"], cwd=PROJECT_ROOT, env=env,
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     ui = UI(f"http://127.0.0.1:{port}/graphql")
@@ -96,6 +97,7 @@ def ui(tmp_path_factory):
             time.sleep(1)
         ui.home = home
         ui.location = entry
+        ui.portal = f"http://127.0.0.1:{portal_port}"
         yield ui
     finally:
         _stop_session(process)
@@ -127,6 +129,13 @@ def _stop_session(process: subprocess.Popen) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     process.wait()
+
+
+def test_make_dev_serves_the_portal_beside_the_ui(ui):
+    with urllib.request.urlopen(ui.portal + "/login", timeout=30) as response:
+        assert response.status == 200
+        assert "Portal Forum Satu Data" in response.read().decode()
+        assert "script-src" not in response.headers["Content-Security-Policy"]
 
 
 def test_make_dev_loads_the_code_location_without_error(ui):

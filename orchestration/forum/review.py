@@ -70,7 +70,7 @@ def write_review_pages(settings: Settings, publication: Path) -> Path:
         index: dict[str, list[dict]] = {}
         figures = {(r["region_code"], r["period"]): r for r in regions}
         for region in regions:
-            page = _page(
+            page = page_context(
                 con, region, figures.get((region["region_code"], region["previous_period"]))
             )
             write(
@@ -94,7 +94,7 @@ def write_review_pages(settings: Settings, publication: Path) -> Path:
     return _replace(staging, settings.reports / "review")
 
 
-def _page(con: duckdb.DuckDBPyConnection, region: dict, previous: dict | None) -> dict:
+def page_context(con: duckdb.DuckDBPyConnection, region: dict, previous: dict | None) -> dict:
     """What the review page of one region and period shows: its figures beside the previous
     period's, the confirmations of the units below it, sudden changes and pending revisions."""
     code, period = region["region_code"], region["period"]

@@ -88,7 +88,7 @@ def decide(
             f"tindakan tidak dikenal {action[:20]!r} (pilih {', '.join(ACTIONS)})",
             f"unknown action {action[:20]!r} (choose {', '.join(ACTIONS)})",
         )
-    by, note = _checked_name(by), _checked_note(note)
+    by, note = checked_name(by), _checked_note(note)
     if action in ("withdraw", "unlock") and not note:
         raise SignoffError(
             f"{action} memerlukan alasan (--reason)", f"{action} needs a reason (--reason)"
@@ -129,7 +129,7 @@ def _printable(text: str, newlines: bool = False) -> bool:
     )
 
 
-def _checked_name(by: str | None) -> str:
+def checked_name(by: str | None) -> str:
     """Who decides: one line of printable text, at most ``NAME_MAX`` characters."""
     by = (by or "").strip()
     if not by:

@@ -1,0 +1,1 @@
+"""The Satu Data portal: the forum's people in a browser (``satudata serve``)."""
