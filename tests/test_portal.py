@@ -275,6 +275,16 @@ def zipped(members: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
+def linked_zip(manifest_bytes: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("manifest.json", manifest_bytes)
+        link = zipfile.ZipInfo("keluarga.csv")
+        link.external_attr = 0o120777 << 16
+        archive.writestr(link, "/etc/passwd")
+    return buffer.getvalue()
+
+
 @pytest.mark.parametrize(
     "case",
     [
@@ -287,6 +297,8 @@ def zipped(members: dict[str, bytes]) -> bytes:
         "period not a month",
         "two CSVs only",
         "zip and files",
+        "zip bomb",
+        "zip with a symbolic link",
     ],
 )
 def test_a_hostile_upload_is_refused_and_nothing_lands(home, clients, case):
@@ -313,6 +325,10 @@ def test_a_hostile_upload_is_refused_and_nothing_lands(home, clients, case):
             "periode": "2025-04",
         },
         "zip and files": {**files, "archive": ("a.zip", zipped({"manifest.json": own}))},
+        "zip bomb": {
+            "archive": ("a.zip", zipped({"manifest.json": own, "keluarga.csv": bytes(64 << 20)}))
+        },
+        "zip with a symbolic link": {"archive": ("a.zip", linked_zip(own))},
     }[case]
     answer = upload(client, csrf, **parts)
     assert answer.status_code == 400

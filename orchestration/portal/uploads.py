@@ -15,13 +15,14 @@ import json
 import os
 import secrets
 import shutil
+import stat
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from orchestration.ingest.contract import PERIOD_RE, normalise_unit_code
-from orchestration.ingest.read import MANIFEST_MAX_BYTES
+from orchestration.ingest.read import MANIFEST_MAX_BYTES, RATIO_FROM_BYTES
 from orchestration.settings import WITA, Settings
 
 CSV_FIELDS = ("keluarga", "anggota", "bantuan")
@@ -99,8 +100,20 @@ def _zip_manifest(path: Path, settings: Settings) -> dict:
                     f"zip berisi lebih dari {limits.members} berkas",
                     f"the zip holds more than {limits.members} files",
                 )
-            if sum(m.file_size for m in members) > limits.total_bytes:
-                raise UploadError("zip terlalu besar setelah dibuka", "the zip unpacks too large")
+            if sum(m.file_size for m in members) > limits.total_bytes or any(
+                m.file_size > limits.member_bytes
+                or (
+                    m.file_size > RATIO_FROM_BYTES
+                    and m.file_size > limits.ratio * max(1, m.compress_size)
+                )
+                for m in members
+            ):  # what the headers say; ingestion counts the bytes actually unpacked
+                raise UploadError(
+                    "zip terlalu besar setelah dibuka (batas yang sama dengan pemeriksaan)",
+                    "the zip unpacks past the limits ingestion applies",
+                )
+            if any(stat.S_ISLNK(m.external_attr >> 16) for m in members):
+                raise UploadError("zip berisi tautan simbolik", "the zip holds a symbolic link")
             found = [
                 m
                 for m in members
