@@ -136,6 +136,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             print("Publication BLOCKED by failing checks:", file=sys.stderr)
             for check in summary.blocking_checks:
                 print(f"  - {check}", file=sys.stderr)
+                for line in summary.check_details.get(check, [])[:24]:
+                    print(f"      {line[:300]}", file=sys.stderr)
         for message in summary.failures:
             print(f"FAILED {message.splitlines()[0][:300]}", file=sys.stderr)
         print(
@@ -143,10 +145,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         if not args.verbose:
             print(f"dbt's and the steps' output: {output}", file=sys.stderr)
+        _mail_failure(settings, instance, result.run_id, summary)
         return 1
     _print_publication(settings)
     print(f"Run {result.run_id} succeeded.")
     return 0
+
+
+def _mail_failure(settings: Settings, instance, run_id: str, summary) -> None:
+    """Without a daemon (whose sensor mails every failed run) ``satudata run`` mails its own."""
+    from orchestration.defs.alerts import daemon_watches, failure_message, send
+
+    if settings.alerts is None or daemon_watches(instance):
+        return
+    run = instance.get_run_by_id(run_id)
+    try:
+        send(
+            settings.alerts,
+            failure_message(settings.alerts, run.job_name, run_id, summary, settings.ui_url),
+        )
+        print(f"Mailed to {', '.join(settings.alerts.recipients)}.", file=sys.stderr)
+    except OSError as exc:
+        print(f"The alert could not be mailed: {exc}", file=sys.stderr)
 
 
 def _has_column(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import shutil
 import socket
 
 import dagster as dg
@@ -116,3 +117,68 @@ def test_a_dbt_failure_is_mailed_with_the_model_and_its_database_error_in_wita(
     assert "welfare_decile" in body and "Binder Error" in body, body
     assert "The dbt CLI process" not in body and "\x1b" not in body
     assert " WITA." in body and " UTC" not in body
+
+
+def test_a_blocking_check_is_mailed_with_its_rule_and_the_rows_that_break_it(
+    settings, inbox, monkeypatch, tmp_path
+):
+    """A GX rule fails: the e-mail names the check, the rule as a person reads it and the
+    first rows that break it with their region, level and period."""
+    import json
+
+    from orchestration.checks import expectations
+
+    monkeypatch.setenv("SATUDATA_ALERT_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("SATUDATA_ALERT_SMTP_PORT", str(inbox.port))
+    monkeypatch.setenv("SATUDATA_ALERT_TO", "data@kaltim.example")
+    suites = tmp_path / "suites"
+    shutil.copytree(expectations.SUITES_DIR, suites)
+    poverty = json.loads((suites / "fct_poverty.json").read_text())
+    poverty["expectations"].append(
+        {
+            "type": "expect_column_values_to_be_between",
+            "kwargs": {"column": "poverty_rate", "max_value": 0.001},
+            "meta": {"severity": "ERROR", "notes": "an impossible bound, for this test"},
+        }
+    )
+    (suites / "fct_poverty.json").write_text(json.dumps(poverty))
+    monkeypatch.setattr(expectations, "SUITES_DIR", suites)
+    instance = cli._dagster_instance(settings)
+    write_submission(settings.landing, "s", register())
+    result = (
+        defs()
+        .resolve_job_def("nightly")
+        .execute_in_process(instance=instance, raise_on_error=False)
+    )
+    assert not result.success
+    email_on_run_failure(failure_context(instance, result))
+    [message] = inbox.messages
+    body = message.get_payload(decode=True).decode()
+    assert "marts/fct_poverty:gx_fct_poverty" in body, body
+    assert "an impossible bound, for this test: poverty_rate <= 0.001" in body, body
+    rows = [line for line in body.splitlines() if "region_code=" in line]
+    assert 1 <= len(rows) <= 10, body
+    assert all("level=" in r and "period=2025-03" in r and "poverty_rate=" in r for r in rows)
+    assert any("region_code=64.74, level=regency, period=2025-03" in r for r in rows), rows
+    assert " WITA." in body
+
+
+def test_satudata_run_mails_its_own_failure_when_no_daemon_watches(tmp_path, inbox, monkeypatch):
+    from tests.pipeline import add_submissions, run_pipeline
+
+    home = tmp_path / "data"
+    add_submissions(home)
+    assert run_pipeline(home) == 0
+    # the raw schema lost a column the warehouse reads: dbt fails, the run fails
+    con = duckdb.connect(str(home / "warehouse" / "build.duckdb"))
+    con.execute("alter table raw.households drop column welfare_decile")
+    con.close()
+    env = {
+        "SATUDATA_ALERT_SMTP_HOST": "127.0.0.1",
+        "SATUDATA_ALERT_SMTP_PORT": str(inbox.port),
+        "SATUDATA_ALERT_TO": "data@kaltim.example",
+    }
+    assert run_pipeline(home, **env) == 1
+    [message] = inbox.messages
+    body = message.get_payload(decode=True).decode()
+    assert "satudata run" in body and "welfare_decile" in body, body

@@ -48,7 +48,8 @@ def test_a_failing_expectation_fails_through_the_sql_path_with_its_values(tmp_pa
     assert result.evaluated == 2
     [failure] = result.failures  # the null check passes: no IndexError-style blanket failure
     assert failure.exception is None
-    assert failure.unexpected_count == 2 and sorted(failure.sample) == [998, 999]
+    assert failure.unexpected_count == 2 and sorted(r["a"] for r in failure.sample) == [998, 999]
+    assert failure.rule == "a <= 997"
 
 
 def test_every_suite_passes_on_a_good_build(built):

@@ -56,6 +56,12 @@ class Failure:
     sample: list
     observed_value: object = None
     exception: str | None = None
+    kwargs: dict = field(default_factory=dict)
+
+    @property
+    def rule(self) -> str:
+        """The expectation as a person reads it: ``poverty_rate between 0 and 100``."""
+        return rule_text(self.expectation, self.kwargs, self.notes)
 
 
 @dataclass
@@ -150,6 +156,7 @@ def validate_suites(database: Path, suites: list[dict]) -> list[SuiteResult]:
                         sample=_jsonable(list(sample)[:FAILURE_SAMPLE]),
                         observed_value=_jsonable(details.get("observed_value")),
                         exception=exception,
+                        kwargs=dict(config.kwargs),
                     )
                 )
             results.append(result)
@@ -173,36 +180,93 @@ def _exception_message(info: dict | None) -> str | None:
     return None
 
 
-def _query_rows(database: Path, suites: list[dict]) -> dict[tuple[str, str | None], list]:
-    """The first rows each query expectation finds (GX itself only counts them).
+KEYS = ("region_code", "unit_code", "level", "period", "program_code", "poverty_status")
 
-    Read before GX opens the file: duckdb-engine opens it with another configuration.
-    """
-    found = {}
-    with duckdb.connect(str(database), read_only=True) as con:
-        for suite in suites:
-            for exp in suite["expectations"]:
-                if exp["type"] != "unexpected_rows_expectation":
-                    continue
-                sql = exp["kwargs"]["unexpected_rows_query"].replace(
-                    "{batch}", f"(select * from {suite['meta']['table']})"
-                )
-                try:
-                    sample = rows(con, f"select * from ({sql}) limit {FAILURE_SAMPLE}")
-                except duckdb.Error:
-                    continue  # GX reports the error itself
-                found[(suite["name"], exp["meta"].get("notes"))] = _jsonable(sample)
-    return found
+
+def rule_text(expectation: str, kwargs: dict, notes: str | None = None) -> str:
+    column = kwargs.get("column")
+    match expectation:
+        case "expect_column_values_to_not_be_null":
+            text = f"{column} is never empty"
+        case "expect_column_values_to_be_between":
+            low, high = kwargs.get("min_value"), kwargs.get("max_value")
+            text = (
+                f"{column} between {low} and {high}"
+                if low is not None and high is not None
+                else f"{column} >= {low}"
+                if low is not None
+                else f"{column} <= {high}"
+            )
+        case "expect_column_values_to_be_in_set":
+            text = f"{column} in {kwargs.get('value_set')}"
+        case "expect_column_pair_values_a_to_be_greater_than_b":
+            sign = ">=" if kwargs.get("or_equal") else ">"
+            text = f"{kwargs['column_A']} {sign} {kwargs['column_B']}"
+        case "expect_table_row_count_to_equal":
+            text = f"exactly {kwargs.get('value')} rows"
+        case "unexpected_rows_expectation":
+            text = "no row is returned by: " + " ".join(kwargs["unexpected_rows_query"].split())
+        case _:
+            text = f"{expectation} {kwargs}"
+    return f"{notes}: {text}" if notes else text
+
+
+def _violations_sql(expectation: str, kwargs: dict) -> str | None:
+    """SQL that is true for a row breaking a column expectation (None: not a row rule)."""
+    column = f'"{kwargs["column"]}"' if "column" in kwargs else None
+    match expectation:
+        case "expect_column_values_to_not_be_null":
+            return f"{column} is null"
+        case "expect_column_values_to_be_between":
+            parts = []
+            if kwargs.get("min_value") is not None:
+                parts.append(f"{column} < {float(kwargs['min_value'])!r}")
+            if kwargs.get("max_value") is not None:
+                parts.append(f"{column} > {float(kwargs['max_value'])!r}")
+            return " or ".join(parts) or None
+        case "expect_column_values_to_be_in_set":
+            values = ", ".join("'" + str(v).replace("'", "''") + "'" for v in kwargs["value_set"])
+            return f"{column} not in ({values})"
+        case "expect_column_pair_values_a_to_be_greater_than_b":
+            a, b = f'"{kwargs["column_A"]}"', f'"{kwargs["column_B"]}"'
+            return f"{a} {'<' if kwargs.get('or_equal') else '<='} {b}"
+    return None
+
+
+def _sample_with_keys(con, table: str, failure: Failure) -> list | None:
+    """The first rows breaking the failed expectation, with the keys that say which region,
+    level and period they are (GX itself gives only the bad values, or only a count)."""
+    if failure.expectation == "unexpected_rows_expectation":
+        sql = failure.kwargs["unexpected_rows_query"].replace("{batch}", f"(select * from {table})")
+        query = f"select * from ({sql}) limit {FAILURE_SAMPLE}"
+    else:
+        where = _violations_sql(failure.expectation, failure.kwargs)
+        if where is None:
+            return None
+        columns = [r[0] for r in con.execute(f"describe select * from {table}").fetchall()]
+        named = [k for k in KEYS if k in columns]
+        named += [
+            c for c in (failure.kwargs.get(k) for k in ("column", "column_A", "column_B")) if c
+        ]
+        quoted = ", ".join(f'"{c}"' for c in dict.fromkeys(named))
+        query = f"select {quoted} from {table} where {where} limit {FAILURE_SAMPLE}"
+    try:
+        return _jsonable(rows(con, query))
+    except duckdb.Error:
+        return None  # GX reported the error itself
 
 
 def run_suites(database: Path) -> list[SuiteResult]:
-    """Validate every suite of ``expectations/`` on ``database``, in the
-    order of the suites' files; a failing query expectation carries the rows it found."""
+    """Validate every suite of ``expectations/`` on ``database``, in the order of the suites'
+    files; each failure then carries the first rows that break it, with their keys (read once
+    GX has let go of the file: duckdb-engine opens it with another configuration)."""
     suites = load_suites(SUITES_DIR)
-    rows = _query_rows(database, suites)
     results = validate_suites(database, suites)
-    for result in results:
-        for failure in result.failures:
-            if failure.expectation == "unexpected_rows_expectation":
-                failure.sample = rows.get((result.name, failure.notes), failure.sample)
+    if any(r.failures for r in results):
+        with duckdb.connect(str(database), read_only=True) as con:
+            for result in results:
+                for failure in result.failures:
+                    sample = _sample_with_keys(con, result.table, failure)
+                    if sample is not None:
+                        failure.sample = sample
     return results

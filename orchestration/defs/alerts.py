@@ -29,7 +29,9 @@ def failure_message(
     ]
     if summary.blocking_checks:
         lines.append("Pemeriksaan yang memblokir / Checks that blocked the publication:")
-        lines += [f"  - {check}" for check in summary.blocking_checks]
+        for check in summary.blocking_checks:
+            lines.append(f"  - {check}")
+            lines += [f"      {line[:600]}" for line in summary.check_details.get(check, [])]
         lines.append("")
     if summary.failures:
         lines.append("Langkah yang gagal / Failed steps:")
@@ -43,6 +45,16 @@ def failure_message(
     lines.append("Lihat / See: satudata status, docs/operations.md")
     message.set_content("\n".join(lines))
     return message
+
+
+def daemon_watches(instance) -> bool:
+    """Whether a Dagster daemon beat in the last two minutes: its sensor then mails every
+    failed run, including those of ``satudata run``."""
+    import datetime as dt
+
+    beats = instance.get_daemon_heartbeats()
+    newest = max((b.timestamp for b in beats.values()), default=0)
+    return dt.datetime.now(dt.UTC).timestamp() - newest < 120
 
 
 def send(settings: AlertSettings, message: EmailMessage) -> None:

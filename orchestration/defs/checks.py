@@ -19,7 +19,7 @@ def _failing_rows(failures) -> dict[str, dg.MetadataValue]:
         rows = [r if isinstance(r, dict) else {"value": r} for r in failure.sample]
         if not rows:
             continue
-        label = failure.notes or f"{failure.expectation} {failure.column or ''}".strip()
+        label = f"{failure.severity} {failure.rule}"
         columns = list(dict.fromkeys(k for row in rows for k in row))
         tables[f"failing rows {number}: {label}"[:120]] = dg.MetadataValue.table(
             [dg.TableRecord({k: _plain(row.get(k)) for k in columns}) for row in rows],
@@ -63,6 +63,7 @@ def great_expectations_checks() -> dg.AssetChecksDefinition:
         for result in results:
             failures = [
                 {
+                    "rule": f.rule,
                     "expectation": f.expectation,
                     "severity": f.severity,
                     "column": f.column,

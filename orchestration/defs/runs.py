@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import dagster as dg
 
 PID_TAG = "satudata/pid"
 PIPELINE_JOBS = ("nightly", "ingest")
+KEY_ORDER = ["region_code", "unit_code", "level", "period", "program_code", "poverty_status"]
 _FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 
 
@@ -21,6 +22,8 @@ class RunSummary:
     launched_by: str
     blocking_checks: list[str]
     failures: list[str]  # "<step>: <error>" per failed step
+    # per blocking check: each rule it broke and up to ten rows that break it, with their keys
+    check_details: dict[str, list[str]] = field(default_factory=dict)
 
 
 def last_run(instance: dg.DagsterInstance) -> dg.DagsterRun | None:
@@ -43,7 +46,7 @@ def _launched_by(run: dg.DagsterRun) -> str:
 def describe(instance: dg.DagsterInstance, run: dg.DagsterRun) -> RunSummary:
     """How ``run`` ended: blocking checks that failed and steps that failed, from its events."""
     records = instance.all_logs(run.run_id)
-    blocking, failures = set(), []
+    blocking, failures, details = set(), [], {}
     for record in records:
         event = record.dagster_event
         if event is None:
@@ -51,7 +54,9 @@ def describe(instance: dg.DagsterInstance, run: dg.DagsterRun) -> RunSummary:
         if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             check = event.event_specific_data
             if not check.passed and check.severity == dg.AssetCheckSeverity.ERROR:
-                blocking.add(f"{check.asset_key.to_user_string()}:{check.check_name}")
+                name = f"{check.asset_key.to_user_string()}:{check.check_name}"
+                blocking.add(name)
+                details[name] = _broken_rules(check.metadata.get("failures"))
         elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
             explained = getattr(event.event_specific_data, "user_failure_data", None)
             if explained is not None and explained.description:  # a dg.Failure says what broke
@@ -74,7 +79,27 @@ def describe(instance: dg.DagsterInstance, run: dg.DagsterRun) -> RunSummary:
         _launched_by(run),
         sorted(blocking),
         failures,
+        details,
     )
+
+
+def _broken_rules(failures: dg.MetadataValue | None) -> list[str]:
+    """Lines for a person: each ERROR rule a check broke, then up to ten rows breaking it."""
+    lines = []
+    for failure in getattr(failures, "value", None) or []:
+        if failure.get("severity") != "ERROR":
+            continue
+        count = failure.get("unexpected_count")
+        lines.append(f"{failure.get('rule')}" + (f" ({count} rows)" if count else ""))
+        for row in (failure.get("failing_rows_or_values") or [])[:10]:
+            if isinstance(row, dict):  # the keys first: which region, level and period
+                order = sorted(row, key=lambda k: KEY_ORDER.index(k) if k in KEY_ORDER else 9)
+                lines.append("    " + ", ".join(f"{k}={row[k]}" for k in order))
+            else:
+                lines.append(f"    {row}")
+        if failure.get("error"):
+            lines.append(f"    error: {failure['error']}")
+    return lines
 
 
 def _alive(pid: int) -> bool:
