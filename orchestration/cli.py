@@ -340,6 +340,27 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from orchestration.backup import BackupError, backup, restore
+
+    settings = Settings.from_env()
+    try:
+        if args.command == "backup":
+            about = backup(settings, args.folder.resolve())
+            print(f"Backed up {settings.home} to {args.folder} ({about['bytes'] / 1e6:.1f} MB, "
+                  f"publication {about['publication']}).")  # fmt: skip
+        else:
+            about = restore(settings, args.folder.resolve())
+            print(f"Restored the backup of {about['created_at']} (publication "
+                  f"{about['publication']}) into {settings.home}. Run `satudata prepare`.")  # fmt: skip
+    except BackupError as exc:
+        print(f"Refused: {exc}", file=sys.stderr)
+        return 2
+    print(f"Pseudonym key: {about['pseudonym_key']}")
+    print(f"Dagster's storage: {about['dagster_storage']}")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -460,6 +481,13 @@ def main(argv: list[str] | None = None) -> int:
         decision.set_defaults(func=cmd_signoff)
     status = sub.add_parser("status", parents=[common], help="what was received and published")
     status.set_defaults(func=cmd_status)
+    for name, what in (
+        ("backup", "copy the whole data root, consistent, into a new folder"),
+        ("restore", "copy a backup into an empty data root (SATUDATA_HOME)"),
+    ):
+        command = sub.add_parser(name, parents=[common], help=what, description=what)
+        command.add_argument("folder", type=Path)
+        command.set_defaults(func=cmd_backup)
     serve = sub.add_parser(
         "serve", parents=[common], help="serve the portal (the forum's web pages)"
     )
