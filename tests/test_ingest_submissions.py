@@ -527,3 +527,26 @@ def test_a_second_writer_of_the_build_file_waits_for_the_lock(settings, ingest, 
     worker.join(timeout=60)
     assert done.is_set()
     assert counts(query) == (20, 40, 20)
+
+
+def test_a_quarantined_reports_page_explains_each_reason_once_and_names_files_beside_it(
+    settings, ingest
+):
+    data = register(households=60)
+    for row in data["anggota"][::3]:
+        row["jenis_kelamin"] = "W"  # 40 cells, one reason
+    for row in data["keluarga"][:30]:
+        row["desil"] = "99"
+    write_submission(settings.landing, "s", data)
+    [outcome] = ingest()
+    assert outcome.reason_code == "TOO_MANY_REJECTS"
+    [page] = settings.quarantine.rglob("laporan_validasi_validation_report.html")
+    html = page.read_text()
+    for code in ("CATEGORY_INVALID", "VALUE_OUT_OF_RANGE"):
+        assert html.count(REASONS[code][1]) == 1, code  # its words once, however many cells
+    named = set(re.findall(r'<a href="([^"#]+)"', html))
+    assert named and all((page.parent / name).is_file() for name in named), named
+    # the summary is ordered by the cells each reason affects
+    order = re.findall(r'id="reason-([A-Z_]+)"', html)
+    counts = json.loads(page.with_suffix(".json").read_text())["rejects_by_reason"]
+    assert order == sorted(counts, key=lambda code: -counts[code]) and len(order) >= 3

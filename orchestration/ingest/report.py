@@ -202,13 +202,17 @@ def write_report(
         target = str(listing).replace("'", "''")
         con.execute(f"copy ({REJECTS_SQL}) to '{target}' (header, delimiter ',')")
         report["rejects_file"] = listing.name
+    return _write_json_and_page(report, folder, stem)
+
+
+def _write_json_and_page(report: dict, folder: Path, stem: str) -> Path:
     json_path = folder / f"{stem}.json"
     json_path.write_text(json.dumps(report, ensure_ascii=False, default=str), encoding="utf-8")
     write(
         folder / f"{stem}.html",
         "report.html.j2",
         report=report,
-        total=total,
+        total=report["rejects_total"],
         rejects=report["rejects"][:LISTED_ROWS],
         reasons=REASONS,
         range_limit=RANGE_LIMIT,
@@ -217,18 +221,18 @@ def write_report(
 
 
 def copy_report(json_path: Path, folder: Path, stem: str) -> Path:
-    """The same report under another name (beside a quarantined submission's files): a second
-    link to the same file where the file system allows (a report is never changed once
-    written, and a quarantined kabupaten's list of rejects is hundreds of MB), else a copy."""
+    """The same report under another name (beside a quarantined submission's files), naming the
+    rejects CSV that lies beside it. The CSV is a second link to the same file where the file
+    system allows (a quarantined kabupaten's list of rejects is hundreds of MB), else a copy."""
     folder.mkdir(parents=True, exist_ok=True)
-    for suffix in (".json", ".html", ".rejects.csv"):
-        source = json_path.with_name(json_path.stem + suffix)
-        target = folder / f"{stem}{suffix}"
-        if not source.exists():
-            continue
+    report = json.loads(json_path.read_text(encoding="utf-8"))
+    listing = json_path.with_name(json_path.stem + ".rejects.csv")
+    if listing.exists():
+        target = folder / f"{stem}.rejects.csv"
         target.unlink(missing_ok=True)
         try:
-            os.link(source, target)
+            os.link(listing, target)
         except OSError:
-            shutil.copyfile(source, target)
-    return folder / f"{stem}.json"
+            shutil.copyfile(listing, target)
+        report["rejects_file"] = target.name
+    return _write_json_and_page(report, folder, stem)
