@@ -212,6 +212,8 @@ def _print_publication(settings: Settings) -> None:
             f"{code:<7} {name[:30]:<30} {period:<8} {hh:>10} {pop:>10} {p0:>6.2f} "
             f"{f'{rep}/{exp}':<6} {approval}"
         )
+    if rows:
+        _print_not_covered(settings, rows[0][2])
     print(f"\nQuery it read-only:  duckdb -readonly {settings.published_db}")
     print(
         f"  or from Python:     python -c \"import duckdb; print(duckdb.connect('{settings.published_db}', "
@@ -221,6 +223,18 @@ def _print_publication(settings: Settings) -> None:
     bulletin = settings.warehouse / "bulletin.html"
     if bulletin.exists():
         print(f"Bulletin:            {bulletin.resolve().as_uri()}")
+
+
+def _print_not_covered(settings: Settings, period: str) -> None:
+    """Which units the figures above leave out, and why (``publication/coverage.py``)."""
+    from orchestration.publication.coverage import expected_units
+
+    with duckdb.connect(str(settings.published_db), read_only=True) as con:
+        units = expected_units(con, "64", period)
+    missing = [u for u in units if not u["covered"]]
+    print(f"Units in these figures: {len(units) - len(missing)} of {len(units)}.")
+    for unit in missing:
+        print(f"  left out: {unit['unit_code']} {unit['unit_name']}: {unit['why'][1]}")
 
 
 def cmd_status(args: argparse.Namespace) -> int:

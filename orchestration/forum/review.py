@@ -19,6 +19,7 @@ import duckdb
 from orchestration.ingest.contract import covers_sql
 from orchestration.ingest.store import rows
 from orchestration.pages import write
+from orchestration.publication.coverage import expected_units
 from orchestration.settings import Settings
 
 MEASURES = {  # fct_poverty column -> (Indonesian, English, decimals, is a rate)
@@ -82,12 +83,14 @@ def write_review_pages(settings: Settings, publication: Path) -> Path:
             index.setdefault(region["period"], []).append(
                 {**region, "sudden": len(page["sudden"]), "pending": bool(page["pending"])}
             )
+        units = {period: expected_units(con, "64", period) for period in index}
     for period, listed in index.items():
         write(
             staging / period / "index.html",
             "review_index.html.j2",
             period=period,
             regions=listed,
+            units=units[period],
             levels=LEVELS,
             publication_id=publication_id,
         )
@@ -104,7 +107,7 @@ def page_context(con: duckdb.DuckDBPyConnection, region: dict, previous: dict | 
         f"and {covers_sql('$region', 'unit_code')} order by unit_code, status",
         {"period": period, "region": code},
     )
-    counted = [u for u in units if u["status"] in ("accepted", "missing")]
+    expected = expected_units(con, code, period)
     sudden = rows(
         con,
         f"""
@@ -127,8 +130,9 @@ def page_context(con: duckdb.DuckDBPyConnection, region: dict, previous: dict | 
         "previous": previous,
         "measures": MEASURES,
         "units": units,
-        "confirmed": sum(1 for u in counted if u["confirmed_by"]),
-        "expected": len(counted),
+        "confirmed": sum(1 for u in units if u["status"] == "accepted" and u["confirmed_by"]),
+        "expected": len(expected),
+        "not_covered": [u for u in expected if not u["covered"]],
         "sudden": [{**s, "words": SUDDEN[s["issue"]]} for s in sudden],
         "pending": sorted(pending, key=lambda row: list(MEASURES).index(row["measure"])),
     }

@@ -19,6 +19,7 @@ import duckdb
 
 from orchestration.ingest.store import rows
 from orchestration.pages import number, write
+from orchestration.publication.coverage import expected_units, sentence
 from orchestration.publication.publish import current_id, point_bulletin
 from orchestration.settings import Settings
 
@@ -181,6 +182,9 @@ def _context(con: duckdb.DuckDBPyConnection) -> dict:
         "order by period, level desc, region_code",
     )
     current = [r for r in poverty if r["period"] == latest]
+    expected = expected_units(con, "64", latest)
+    missing = [u for u in expected if not u["covered"]]
+    shown = {r["region_code"] for r in current}
     reconciliation = rows(
         con,
         "select * from fct_reconciliation where period = ? order by level desc, region_code",
@@ -200,6 +204,11 @@ def _context(con: duckdb.DuckDBPyConnection) -> dict:
         "short": short,
         "province": next((r for r in current if r["level"] == "province"), None),
         "current": current,
+        "expected": expected,
+        "not_covered": missing,
+        "not_covered_words": sentence(missing),
+        # a regency with no figures at all still has its row, saying why
+        "without_figures": [u for u in missing if u["unit_code"][:5] not in shown],
         "approved": sum(1 for r in current if r["approval_status"] == "approved"),
         "approval": {r["region_code"]: r["approval_status"] for r in current},
         **_trend_charts(con, poverty, short),
