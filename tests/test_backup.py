@@ -42,7 +42,9 @@ def test_a_backup_restored_into_an_empty_root_is_the_same_and_runs_on(tmp_path, 
         status = capsys.readouterr().out
         assert f"Published {publication}" in status and "Last run" in status
         assert "succeeded" in status
-    users = sqlite3.connect(restored / "portal" / "portal.sqlite").execute("select username from users")
+    users = sqlite3.connect(restored / "portal" / "portal.sqlite").execute(
+        "select username from users"
+    )
     assert [u for (u,) in users] == ["rina"]
     add_submissions(restored, sent="2025-04-06T09:00:00+08:00", households=21)
     assert run_pipeline(restored) == 0

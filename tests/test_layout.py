@@ -10,7 +10,12 @@ PACKAGE = Path(__file__).resolve().parent.parent / "orchestration"
 # the stages in the order data flows; a module may import from its own stage or an earlier one
 STAGES = ["base", "ingest", "checks", "publication", "forum", "defs"]
 BASE = {"settings", "faults", "launcher", "pages"}  # shared by every stage (pages: templates/)
-TOOLS = {"cli", "demo", "portal", "backup"}  # around the flow (commands, the portal): may import any stage
+TOOLS = {
+    "cli",
+    "demo",
+    "portal",
+    "backup",
+}  # around the flow (commands, the portal): may import any stage
 
 
 def stage_of(module: str) -> str | None:

@@ -183,13 +183,17 @@ def _exception_message(info: dict | None) -> str | None:
 KEYS = ("region_code", "unit_code", "level", "period", "program_code", "poverty_status")
 
 
+def _n(value: object) -> object:
+    return f"{value:g}" if isinstance(value, float) else value
+
+
 def rule_text(expectation: str, kwargs: dict, notes: str | None = None) -> str:
     column = kwargs.get("column")
     match expectation:
         case "expect_column_values_to_not_be_null":
             text = f"{column} is never empty"
         case "expect_column_values_to_be_between":
-            low, high = kwargs.get("min_value"), kwargs.get("max_value")
+            low, high = _n(kwargs.get("min_value")), _n(kwargs.get("max_value"))
             text = (
                 f"{column} between {low} and {high}"
                 if low is not None and high is not None
@@ -203,7 +207,7 @@ def rule_text(expectation: str, kwargs: dict, notes: str | None = None) -> str:
             sign = ">=" if kwargs.get("or_equal") else ">"
             text = f"{kwargs['column_A']} {sign} {kwargs['column_B']}"
         case "expect_table_row_count_to_equal":
-            text = f"exactly {kwargs.get('value')} rows"
+            text = f"exactly {_n(kwargs.get('value'))} rows"
         case "unexpected_rows_expectation":
             text = "no row is returned by: " + " ".join(kwargs["unexpected_rows_query"].split())
         case _:
