@@ -326,3 +326,53 @@ def test_the_bulletin_prints_on_a4_with_every_column(demo: Path, tmp_path: Path)
         for cell in (header[-1], last[-1]):
             assert "".join(cell.split()) in squeezed, (header, cell)
     assert "sementara/provisional" in squeezed
+
+
+def _drawn(monkeypatch):
+    """The matplotlib figures the bulletin draws, instead of their SVG."""
+    from orchestration.publication import bulletin
+
+    figures = []
+
+    def keep(figure):
+        figure.canvas.draw()
+        figures.append(figure)
+        return "<svg/>"
+
+    monkeypatch.setattr(bulletin, "_svg", keep)
+    return bulletin, figures
+
+
+def test_a_legend_stands_beside_the_bars_never_over_them(monkeypatch):
+    bulletin, figures = _drawn(monkeypatch)
+    bulletin._bars(
+        ["Paser", "Berau", "Bontang"], {"a": [90, 95, 99], "b": [50, 2, 3], "c": [1, 2, 3]}, "%"
+    )
+    [figure] = figures
+    axes = figure.axes[0]
+    legend = axes.get_legend().get_window_extent()
+    assert legend.x0 >= axes.get_window_extent().x1  # right of the plotting area
+
+
+def test_bps_years_and_register_months_share_one_time_axis(monkeypatch):
+    bulletin, figures = _drawn(monkeypatch)
+    bulletin._trend_chart(
+        {
+            "BPS resmi": [("2023", 6.1), ("2024", 5.78)],
+            "Register": [("2025-02", 5.6), ("2025-03", 5.5)],
+        },
+        "P0 (%)",
+    )
+    [figure] = figures
+    bps, register = figure.axes[0].get_lines()
+    assert register.get_xdata()[1] - register.get_xdata()[0] == pytest.approx(1 / 12)
+    assert register.get_xdata()[1] - bps.get_xdata()[1] == pytest.approx(1.0)  # March to March
+
+
+def test_one_period_is_no_trend(monkeypatch):
+    bulletin, figures = _drawn(monkeypatch)
+    assert (
+        bulletin._trend_chart({"Paser": [("2025-03", 6.7)], "Berau": [("2025-03", 4.9)]}, "%")
+        is None
+    )
+    assert figures == []

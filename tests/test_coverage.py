@@ -53,6 +53,10 @@ def test_the_counts_of_expected_units_agree_everywhere(home, capsys):
 
 def test_each_left_out_unit_is_named_with_why_beside_the_figures(home, capsys):
     bulletin = (home / "warehouse" / "bulletin.html").read_text()
+    # one period: said in words, not drawn as a trend; sources by name and link
+    assert 'id="single-period"' in bulletin and "trends across periods appear" in bulletin
+    assert re.search(r'<a href="https://[^"]+">[a-z.]+\.[a-z]+ \(\d{4}', bulletin)
+    assert "shared/reference" not in bulletin and ".md)" not in bulletin
     alert = re.search(r'<p class="alert" id="not-covered">(.*?)</p>', bulletin, re.S).group(1)
     assert "Bontang Barat (64.74.03): kiriman dikarantina (TOO_MANY_REJECTS" in alert
     assert "Kabupaten Kutai Barat (64.07): belum mengirim" in alert

@@ -107,17 +107,26 @@ def _axes(width: float = 8.0, height: float = 3.4):
     return figure, axes
 
 
-def _trend_chart(series: dict[str, list[tuple[str, float]]], ylabel: str, band=None) -> str:
-    """Lines across periods (``YYYY-MM`` or years), one per name; an optional target band."""
-    figure, axes = _axes()
+def _when(label: str) -> float:
+    """``2019`` (BPS's March figure) or ``2025-03`` as a point in time, in years."""
+    year, _, month = label.partition("-")
+    return int(year) + ((int(month) if month else 3) - 0.5) / 12
+
+
+def _trend_chart(series: dict[str, list[tuple[str, float]]], ylabel: str, band=None) -> str | None:
+    """Lines across time, one per name (periods ``YYYY-MM`` and BPS's years on one time axis,
+    a month a month's width); an optional target band. None with a single period: one point
+    is no trend, and the page says the figures in words instead."""
     periods = sorted({p for points in series.values() for p, _ in points})
-    position = {p: k for k, p in enumerate(periods)}
+    if len(periods) < 2:
+        return None
+    figure, axes = _axes()
     if band is not None:
         axes.axhspan(band[0], band[1], color="#dff3e3", zorder=0, label=band[2])
     for k, (name, points) in enumerate(series.items()):
-        points = sorted(points)
+        points = sorted(points, key=lambda point: _when(point[0]))
         axes.plot(
-            [position[p] for p, _ in points],
+            [_when(p) for p, _ in points],
             [v for _, v in points],
             marker="o",
             linewidth=1.6,
@@ -125,7 +134,14 @@ def _trend_chart(series: dict[str, list[tuple[str, float]]], ylabel: str, band=N
             linestyle="--" if name.startswith("BPS") else "-",
             label=name,
         )
-    axes.set_xticks(range(len(periods)), periods, rotation=45 if len(periods) > 6 else 0)
+    first, last = _when(periods[0]), _when(periods[-1])
+    if last - first > 2:  # years apart: a tick a year
+        years = range(int(first), int(last) + 1)
+        axes.set_xticks([y + 0.5 / 12 for y in years], [str(y) for y in years])
+    else:
+        axes.set_xticks(
+            [_when(p) for p in periods], periods, rotation=45 if len(periods) > 6 else 0
+        )
     axes.set_ylabel(ylabel)
     axes.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return _svg(figure)
@@ -146,7 +162,8 @@ def _bars(labels: list[str], groups: dict[str, list[float | None]], ylabel: str)
         )
     axes.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
     axes.set_ylabel(ylabel)
-    axes.legend(fontsize=7, frameon=False)
+    # beside the plot, never over a bar
+    axes.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return _svg(figure)
 
 
@@ -274,11 +291,25 @@ def _trend_charts(con: duckdb.DuckDBPyConnection, poverty: list[dict], short: di
             (p["period"], p["poverty_rate"]) for p in poverty if p["level"] == "province"
         ],
     }
+    sources = rows(
+        con,
+        "select source, string_agg(distinct stats_year::varchar, ', ' order by stats_year::varchar)"
+        " as years from ref_bps_poverty where region_code = '64' and starts_with(source, 'http') "
+        "group by source order by min(stats_year)",
+    )
     return {
+        "bps_sources": [{**s, "name": f"{_site(s['source'])} ({s['years']})"} for s in sources],
         "trend_chart": _trend_chart(series, "P0 (%)"),
         "extreme_chart": _trend_chart(extreme, "%"),
         "bps_chart": _trend_chart(official, "P0 (%)", band),
     }
+
+
+def _site(url: str) -> str:
+    """``https://kaltim.antaranews.com/…`` → ``kaltim.antaranews.com``: a link's name."""
+    from urllib.parse import urlparse
+
+    return urlparse(url).netloc.removeprefix("www.")
 
 
 def _coverage_chart(coverage_any: list[dict], short: dict) -> str:
