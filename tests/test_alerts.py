@@ -151,6 +151,22 @@ def test_a_blocking_check_is_mailed_with_its_rule_and_the_rows_that_break_it(
         .execute_in_process(instance=instance, raise_on_error=False)
     )
     assert not result.success
+    # in Dagster: the failing rows with their keys; warnings in checks of their own, not blocking
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    poverty = evaluations["gx_fct_poverty"]
+    assert not poverty.passed and poverty.severity == dg.AssetCheckSeverity.ERROR
+    [table] = [v.value for k, v in poverty.metadata.items() if k.startswith("failing rows")]
+    assert [c.name for c in table.schema.columns][:4] == [
+        "region_code",
+        "level",
+        "period",
+        "poverty_rate",
+    ]
+    assert evaluations["gx_fct_poverty_warnings"].severity == dg.AssetCheckSeverity.WARN
+    from orchestration.defs.checks import great_expectations_checks
+
+    specs = {spec.name: spec for spec in great_expectations_checks().check_specs}
+    assert specs["gx_fct_poverty"].blocking and not specs["gx_fct_poverty_warnings"].blocking
     email_on_run_failure(failure_context(instance, result))
     [message] = inbox.messages
     body = message.get_payload(decode=True).decode()

@@ -1,5 +1,7 @@
-"""The Great Expectations suites as blocking Dagster asset checks: one check per suite,
-on the table it validates. ERROR expectations block publication; WARN ones are recorded."""
+"""The Great Expectations suites as Dagster asset checks on the tables they validate: per
+suite, a blocking check of its ERROR expectations (``gx_<suite>``: a failure stops the
+publication) and, when it has WARN ones, a non-blocking check of those
+(``gx_<suite>_warnings``: recorded, shown as a warning, never under "blocking")."""
 
 import dagster as dg
 
@@ -32,24 +34,66 @@ def _plain(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def great_expectations_checks() -> dg.AssetChecksDefinition:
-    """One blocking check per committed suite, validated together in one step."""
-    suites = load_suites(SUITES_DIR)
+def _has_warnings(suite: dict) -> bool:
+    return any(e.get("meta", {}).get("severity") == "WARN" for e in suite["expectations"])
 
-    @dg.multi_asset_check(
-        specs=[
-            dg.AssetCheckSpec(
-                name=f"gx_{suite['name']}",
-                asset=_asset_key(suite["meta"]["table"]),
-                blocking=True,
-                description=f"Great Expectations suite expectations/{suite['name']}.json: "
-                + suite["meta"].get("description", ""),
-            )
-            for suite in suites
-        ],
-        can_subset=False,
-        name="great_expectations_suites",
+
+def _result(result, failures, severity: str, name: str) -> dg.AssetCheckResult:
+    listed = [
+        {
+            "rule": f.rule,
+            "expectation": f.expectation,
+            "severity": f.severity,
+            "column": f.column,
+            "notes": f.notes,
+            "unexpected_count": f.unexpected_count,
+            "observed_value": f.observed_value,
+            "failing_rows_or_values": f.sample,
+            "error": f.exception,
+        }
+        for f in failures
+    ]
+    return dg.AssetCheckResult(
+        check_name=name,
+        asset_key=_asset_key(result.table),
+        passed=not failures,
+        severity=dg.AssetCheckSeverity.ERROR if severity == "ERROR" else dg.AssetCheckSeverity.WARN,
+        metadata={
+            "expectations_evaluated": result.evaluated,
+            "failed": len(failures),
+            "failures": dg.MetadataValue.json(listed),
+            **_failing_rows(failures),
+        },
     )
+
+
+def great_expectations_checks() -> dg.AssetChecksDefinition:
+    """Per committed suite a blocking check (ERROR rules) and a warning check (WARN rules),
+    validated together in one step."""
+    suites = load_suites(SUITES_DIR)
+    specs = []
+    for suite in suites:
+        about = f"Great Expectations suite expectations/{suite['name']}.json: " + suite["meta"].get(
+            "description", ""
+        )
+        asset = _asset_key(suite["meta"]["table"])
+        specs.append(
+            dg.AssetCheckSpec(
+                name=f"gx_{suite['name']}", asset=asset, blocking=True, description=about
+            )
+        )
+        if _has_warnings(suite):
+            specs.append(
+                dg.AssetCheckSpec(
+                    name=f"gx_{suite['name']}_warnings",
+                    asset=asset,
+                    blocking=False,
+                    description=f"{about} (its WARN rules: recorded, never blocking)",
+                )
+            )
+    warned_suites = {s["name"] for s in suites if _has_warnings(s)}
+
+    @dg.multi_asset_check(specs=specs, can_subset=False, name="great_expectations_suites")
     def great_expectations_suites(
         context: dg.AssetCheckExecutionContext, satudata: SatudataResource
     ):
@@ -61,34 +105,8 @@ def great_expectations_checks() -> dg.AssetChecksDefinition:
         if missing:  # a suite that did not run must not look like a check that passed
             raise dg.Failure(f"Great Expectations suites did not run: {', '.join(sorted(missing))}")
         for result in results:
-            failures = [
-                {
-                    "rule": f.rule,
-                    "expectation": f.expectation,
-                    "severity": f.severity,
-                    "column": f.column,
-                    "notes": f.notes,
-                    "unexpected_count": f.unexpected_count,
-                    "observed_value": f.observed_value,
-                    "failing_rows_or_values": f.sample,
-                    "error": f.exception,
-                }
-                for f in result.failures
-            ]
-            yield dg.AssetCheckResult(
-                check_name=f"gx_{result.name}",
-                asset_key=_asset_key(result.table),
-                passed=result.passed,
-                severity=dg.AssetCheckSeverity.ERROR
-                if result.errors
-                else dg.AssetCheckSeverity.WARN,
-                metadata={
-                    "expectations_evaluated": result.evaluated,
-                    "errors": len(result.errors),
-                    "warnings": len(result.warnings),
-                    "failures": dg.MetadataValue.json(failures),
-                    **_failing_rows(result.failures),
-                },
-            )
+            yield _result(result, result.errors, "ERROR", f"gx_{result.name}")
+            if result.name in warned_suites:
+                yield _result(result, result.warnings, "WARN", f"gx_{result.name}_warnings")
 
     return great_expectations_suites
