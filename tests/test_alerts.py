@@ -171,6 +171,7 @@ def test_a_blocking_check_is_mailed_with_its_rule_and_the_rows_that_break_it(
     [message] = inbox.messages
     body = message.get_payload(decode=True).decode()
     assert "marts/fct_poverty:gx_fct_poverty" in body, body
+    (tmp_path / "mail.txt").write_text(body)  # to look at
     assert "an impossible bound, for this test: poverty_rate <= 0.001" in body, body
     rows = [line for line in body.splitlines() if "region_code=" in line]
     assert 1 <= len(rows) <= 10, body

@@ -65,10 +65,12 @@ def describe(instance: dg.DagsterInstance, run: dg.DagsterRun) -> RunSummary:
             error = getattr(event.event_specific_data, "error", None)
             while error is not None and error.cause is not None:  # the error the step raised
                 error = error.cause
+            if error is not None and error.cls_name == "DagsterAssetCheckFailedError":
+                continue  # the blocking checks, said above with their rules
             failures.append(
                 f"{event.step_key}: {error.message.strip() if error else record.message}"
             )
-        elif event.event_type == dg.DagsterEventType.RUN_FAILURE and not failures:
+        elif event.event_type == dg.DagsterEventType.RUN_FAILURE and not failures and not blocking:
             failures.append(record.message or event.message or "run failed")
     stats = instance.get_run_stats(run.run_id)
     finished = dt.datetime.fromtimestamp(stats.end_time or records[-1].timestamp, dt.UTC)
