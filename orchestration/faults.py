@@ -45,6 +45,14 @@ FULL_BELOW = 4 << 20  # bytes free on a disk that is full for every purpose here
 _ERRNO_JSON = re.compile(r'"errno"\s*:\s*"(\d+)"')
 
 
+class Refused(ValueError):
+    """A request a person made that the rules refuse, said in Indonesian and English."""
+
+    def __init__(self, indonesian: str, english: str):
+        super().__init__(f"{indonesian} / {english}")
+        self.indonesian, self.english = indonesian, english
+
+
 class MachineFault(RuntimeError):
     """The machine, not the data, failed: stop the run; nothing is quarantined for it."""
 

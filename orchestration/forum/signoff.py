@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass
 
 import duckdb
 
+from orchestration.faults import Refused
 from orchestration.ingest import load
 from orchestration.ingest.contract import PERIOD_RE, covers, covers_sql, normalise_unit_code
 from orchestration.ingest.store import (
@@ -51,10 +52,8 @@ FIGURE_TABLES = ("fct_poverty", "fct_employment", "fct_program_coverage")
 APPROVAL_COLUMNS = ("approval_status", "approved_at", "approved_by", "approved_region_code")
 
 
-class SignoffError(ValueError):
-    def __init__(self, indonesian: str, english: str):
-        super().__init__(f"{indonesian} / {english}")
-        self.indonesian, self.english = indonesian, english
+class SignoffError(Refused):
+    """A decision the forum's rules refuse; nothing is recorded."""
 
 
 @dataclass(frozen=True)

@@ -267,14 +267,17 @@ class Portal:
         unit = self.unit_of(user, request.path_params["unit"])
         if user.role != "operator":
             raise HTTPException(403)
+        return await self._ask(request, user, csrf, unit, ("confirm", "withdraw"), "units")
+
+    async def _ask(self, request, user: User, csrf: str, code: str, actions, back: str):
+        """One decision of the forum, through the queue (``decisions.py``)."""
         form = await self.form(request, csrf, max_files=0, max_fields=5)
         action = str(form.get("action", ""))
-        if action not in ("confirm", "withdraw"):
+        if action not in actions:
             raise HTTPException(400)
-        self.decisions.ask(
-            user, action, unit, str(form.get("period", "")), str(form.get("note", ""))
-        )
-        return RedirectResponse(f"/units/{unit}?m=decision", 303)
+        period, note = str(form.get("period", "")), str(form.get("note", ""))
+        self.decisions.ask(user, action, code, period, note)
+        return RedirectResponse(f"/{back}/{code}?m=decision", 303)
 
     # --- a region: the walidata's view -------------------------------------------------------
     async def region(self, request: Request):
@@ -321,14 +324,7 @@ class Portal:
     async def region_decision(self, request: Request):
         user, csrf = self.user(request)
         region = self.region_of(user, request.path_params["region"])
-        form = await self.form(request, csrf, max_files=0, max_fields=5)
-        action = str(form.get("action", ""))
-        if action not in ("approve", "unlock"):
-            raise HTTPException(400)
-        self.decisions.ask(
-            user, action, region, str(form.get("period", "")), str(form.get("note", ""))
-        )
-        return RedirectResponse(f"/regions/{region}?m=decision", 303)
+        return await self._ask(request, user, csrf, region, ("approve", "unlock"), "regions")
 
     # --- the publication: every role reads it -------------------------------------------------
     async def publication(self, request: Request):

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from orchestration.faults import Refused
 from orchestration.ingest.contract import PERIOD_RE, normalise_unit_code
 from orchestration.ingest.read import MANIFEST_MAX_BYTES, RATIO_FROM_BYTES
 from orchestration.settings import WITA, Settings
@@ -29,10 +30,8 @@ CSV_FIELDS = ("keluarga", "anggota", "bantuan")
 CHUNK = 1 << 20
 
 
-class UploadError(ValueError):
-    def __init__(self, indonesian: str, english: str):
-        super().__init__(f"{indonesian} / {english}")
-        self.indonesian, self.english = indonesian, english
+class UploadError(Refused):
+    """An upload the portal refuses; nothing lands."""
 
 
 @dataclass(frozen=True)
