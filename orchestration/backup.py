@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 from orchestration.ingest.store import build_lock
@@ -50,10 +51,8 @@ def _copy_tree(source: Path, target: Path) -> int:
             elif (stat.st_dev, stat.st_ino) in seen:
                 os.link(seen[(stat.st_dev, stat.st_ino)], out)
             elif path.suffix in SQLITE_SUFFIXES and _is_sqlite(path):
-                with sqlite3.connect(path) as src, sqlite3.connect(out) as dst:
+                with closing(sqlite3.connect(path)) as src, closing(sqlite3.connect(out)) as dst:
                     src.backup(dst)
-                src.close()
-                dst.close()
                 written += out.stat().st_size
             else:
                 shutil.copy2(path, out)
@@ -89,6 +88,8 @@ def _dagster_storage(settings: Settings) -> str:
 def backup(settings: Settings, dest: Path) -> dict:
     if not _empty(dest):
         raise BackupError(f"{dest} is not empty: a backup goes into a new or empty folder")
+    if dest.resolve().is_relative_to(settings.home.resolve()):
+        raise BackupError(f"{dest} is inside the data root: a backup goes beside it, not in it")
     if not settings.home.exists():
         raise BackupError(f"there is no data root at {settings.home}")
     dest.mkdir(parents=True, exist_ok=True)

@@ -395,7 +395,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_user(args: argparse.Namespace) -> int:
     import getpass
 
-    from orchestration.portal.accounts import AccountError, Accounts
+    from orchestration.portal.accounts import AccountError, Accounts, read_password
 
     accounts = Accounts(Settings.from_env().ensure())
     try:
@@ -419,12 +419,6 @@ def cmd_user(args: argparse.Namespace) -> int:
         print(f"Refused: {exc}", file=sys.stderr)
         return 2
     return 0
-
-
-def read_password(path) -> str:
-    from orchestration.portal.accounts import read_password as read
-
-    return read(path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,6 +28,7 @@ def test_a_backup_restored_into_an_empty_root_is_the_same_and_runs_on(tmp_path, 
         assert "NOT in this backup, keep it with it" in out  # the key came from the environment
         assert "SQLite, inside the data root: in this backup" in out
         assert cli.main(["backup", str(backup)]) == 2  # never over another backup
+        assert cli.main(["backup", str(home / "inside")]) == 2  # never into the data root
     publication = current_id(Settings(home))
     assert publication is not None
     assert not (backup / "tmp").exists()

@@ -71,6 +71,17 @@ def test_each_left_out_unit_is_named_with_why_beside_the_figures(home, capsys):
     listed = re.findall(r"\((64(?:\.\d\d)+)\)</(?:a|td)>", index.split('id="units"')[1])
     assert len(listed) == 12
     assert "no: submission quarantined" in index and "no: not sent" in index
+    # the portal: the walidata of Kota Bontang reads the same beside the figures
+    from orchestration.portal.accounts import Accounts
+    from orchestration.settings import Settings
+    from tests.portal import login, password, serving
+
+    Accounts(Settings(home)).add("wali", "Budi, Walidata", "walidata", "64.74", password("wali"))
+    with serving(home) as base:
+        client, _ = login(base, "wali")
+        page = client.get("/regions/64.74").text
+    assert "Bontang Barat (64.74.03)" in page and "submission quarantined" in page
+    assert "0 dari / of 3" in page
     with environment(home):
         assert cli.main(["status"]) == 0
     out = capsys.readouterr().out

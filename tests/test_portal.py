@@ -267,6 +267,29 @@ def test_an_upload_lands_as_a_unit_upload_tool_writes_it(home, clients):
     clear_landing(home)
 
 
+def test_a_zip_lands_complete_and_ingestion_takes_it_like_any_units_zip(home, clients):
+    from orchestration.ingest.landing import is_ready
+    from orchestration.ingest.pipeline import Ingestor
+    from tests.pipeline import environment
+
+    client, csrf = clients["op02"]
+    data = register("64.74.02", households=5)
+    members = {
+        f"kiriman/{t}.csv": _csv_text(data[t], c, ",", None).encode() for t, c in COLUMNS.items()
+    }
+    members["kiriman/manifest.json"] = json.dumps(manifest("64.74.02", period="2025-05")).encode()
+    answer = upload(client, csrf, "64.74.02", archive=("../../x.zip", zipped(members)))
+    assert answer.status_code == 303
+    (entry,) = landed(home)
+    assert entry.name.startswith("64.74.02_2025-05_web") and entry.suffix == ".zip"
+    assert is_ready(entry)
+    with environment(home):  # the key the fixture's warehouse was built with
+        [outcome] = Ingestor(Settings(home)).run()
+    assert (outcome.status, outcome.reason_code) == ("accepted", None), outcome
+    assert landed(home) == []
+    assert "64.74.02_2025-05_web" in client.get("/units/64.74.02").text
+
+
 def zipped(members: dict[str, bytes]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -436,7 +459,12 @@ def test_user_commands_add_list_and_disable(home, base, capsys):
                          "--password-file", str(secret)]) == 2  # fmt: skip
         assert "at least 10 characters" in capsys.readouterr().err
         secret.write_text("cukup-panjang-sekali\n")
-        for scope, role in (("64.99", "operator"), ("64.74.01", "walidata"), ("65", "walidata")):
+        for scope, role in (
+            ("64.99", "operator"),
+            ("64.74.01", "walidata"),
+            ("65", "walidata"),
+            ("Bontang", "walidata"),
+        ):
             args = ["user", "add", "x2", "--name", "X", "--role", role, "--scope", scope]
             assert cli.main([*args, "--password-file", str(secret)]) == 2, scope
         assert cli.main(["user", "list"]) == 0

@@ -214,3 +214,22 @@ def test_the_checks_page_names_every_suite_with_its_number_of_checks():
     for suite in sorted(expectations.SUITES_DIR.glob("*.json")):
         count = len(json.loads(suite.read_text())["expectations"])
         assert f"| `{suite.stem}` | {count} |" in page, suite.stem
+
+
+def test_a_failed_rule_samples_its_rows_with_their_keys(tmp_path):
+    """Region, level and period beside the value, for number and text value sets alike."""
+    from orchestration.checks.expectations import Failure, _sample_with_keys
+
+    con = duckdb.connect(str(tmp_path / "k.duckdb"))
+    con.execute(
+        "create table t as select * from (values ('64.74', 'regency', '2025-03', 3, 'x'), "
+        "('64.71', 'regency', '2025-03', 0, 'L')) v(region_code, level, period, n, sex)"
+    )
+    numbers = Failure("expect_column_values_to_be_in_set", "WARN", "n", None, 1, [],
+                      kwargs={"column": "n", "value_set": [0]})  # fmt: skip
+    words = Failure("expect_column_values_to_be_in_set", "ERROR", "sex", None, 1, [],
+                    kwargs={"column": "sex", "value_set": ["L", "P"]})  # fmt: skip
+    keys = {"region_code": "64.74", "level": "regency", "period": "2025-03"}
+    assert _sample_with_keys(con, "t", numbers) == [{**keys, "n": 3}]
+    assert _sample_with_keys(con, "t", words) == [{**keys, "sex": "x"}]
+    assert numbers.rule == "n in [0]"

@@ -229,7 +229,10 @@ def _violations_sql(expectation: str, kwargs: dict) -> str | None:
                 parts.append(f"{column} > {float(kwargs['max_value'])!r}")
             return " or ".join(parts) or None
         case "expect_column_values_to_be_in_set":
-            values = ", ".join("'" + str(v).replace("'", "''") + "'" for v in kwargs["value_set"])
+            values = ", ".join(
+                repr(v) if isinstance(v, int | float) else "'" + str(v).replace("'", "''") + "'"
+                for v in kwargs["value_set"]
+            )
             return f"{column} not in ({values})"
         case "expect_column_pair_values_a_to_be_greater_than_b":
             a, b = f'"{kwargs["column_A"]}"', f'"{kwargs["column_B"]}"'

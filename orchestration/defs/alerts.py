@@ -6,6 +6,7 @@ which run failed, which step and with what error, and which checks blocked the p
 
 from __future__ import annotations
 
+import datetime as dt
 import smtplib
 from email.message import EmailMessage
 
@@ -50,8 +51,6 @@ def failure_message(
 def daemon_watches(instance) -> bool:
     """Whether a Dagster daemon beat in the last two minutes: its sensor then mails every
     failed run, including those of ``satudata run``."""
-    import datetime as dt
-
     beats = instance.get_daemon_heartbeats()
     newest = max((b.timestamp for b in beats.values()), default=0)
     return dt.datetime.now(dt.UTC).timestamp() - newest < 120

@@ -272,9 +272,8 @@ def _checked_scope(role: str, scope: str | None) -> str | None:
         if code not in submitting_units():
             raise AccountError(f"an operator's unit is a registered submitting unit, not {scope}")
         return code
-    if code != "64" and not (
-        len(code) == 5 and any(u.startswith(code) for u in submitting_units())
-    ):
+    regencies = {u[:5] for u in submitting_units()}
+    if code != "64" and code not in regencies:
         raise AccountError(
             f"a walidata's region is a regency of Kalimantan Timur or 64, not {scope}"
         )

@@ -98,10 +98,10 @@ class Portal:
         return response
 
     async def login(self, request: Request):
-        expected = request.cookies.get(LOGIN_COOKIE, "")
-        form = await self.form(request, expected, max_files=0, max_fields=5)
+        expected = request.cookies.get(LOGIN_COOKIE)
         if not expected:
             raise HTTPException(403, "CSRF token missing / token CSRF tidak ada")
+        form = await self.form(request, expected, max_files=0, max_fields=5)
         client = request.client.host if request.client else ""
         token = self.accounts.login(
             str(form.get("username", ""))[:64], str(form.get("password", ""))[:1024], client
@@ -147,6 +147,9 @@ class Portal:
     async def unit(self, request: Request):
         user, csrf = self.user(request)
         unit = self.unit_of(user, request.path_params["unit"])
+        return self._unit_page(user, csrf, unit, message=request.query_params.get("m"))
+
+    def _unit_page(self, user: User, csrf: str, unit: str, status: int = 200, **shown):
         submissions = self._submissions(unit)
         confirmable = sorted(
             {s["period"] for s in submissions if s["published_status"] == "accepted"}, reverse=True
@@ -155,12 +158,13 @@ class Portal:
             "unit.html.j2",
             user,
             csrf,
+            status,
             unit=unit,
             unit_name=submitting_units()[unit],
             submissions=submissions,
             confirmable=confirmable,
             decisions=self.decisions.recent([unit]),
-            message=request.query_params.get("m"),
+            **{"message": None, "error": None, **shown},
         )
 
     def _submissions(self, unit: str) -> list[dict]:
@@ -229,19 +233,7 @@ class Portal:
             placed = place(self.settings, unit, files, manifest)
         except UploadError as exc:
             self.accounts.audit("upload_refused", user.username, f"{unit}: {exc.english}")
-            return self.page(
-                "unit.html.j2",
-                user,
-                csrf,
-                status=400,
-                unit=unit,
-                unit_name=submitting_units()[unit],
-                submissions=self._submissions(unit),
-                confirmable=[],
-                decisions=self.decisions.recent([unit]),
-                message=None,
-                error=exc,
-            )
+            return self._unit_page(user, csrf, unit, 400, error=exc)
         finally:
             await form.close()
         self.accounts.record_upload(user.username, placed)

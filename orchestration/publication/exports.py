@@ -12,6 +12,7 @@ from pathlib import Path
 
 import duckdb
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.comments import Comment
 
 from orchestration.publication.publish import PUBLISHED_TABLES
@@ -76,9 +77,7 @@ def workbook(settings: Settings) -> Path:
     return Path(name)
 
 
-def _header_cell(sheet, name: str, description: str | None):
-    from openpyxl.cell import WriteOnlyCell
-
+def _header_cell(sheet, name: str, description: str | None) -> WriteOnlyCell:
     cell = WriteOnlyCell(sheet, value=name)
     if description:
         cell.comment = Comment(description, "satudata")
