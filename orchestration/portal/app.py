@@ -19,13 +19,14 @@ from contextlib import asynccontextmanager
 import duckdb
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from orchestration.forum.review import LEVELS, MEASURES, SUDDEN, page_context
+from orchestration.forum.review import page_context
 from orchestration.ingest.contract import covers
 from orchestration.ingest.store import rows, submitting_units
 from orchestration.pages import render
@@ -103,8 +104,11 @@ class Portal:
             raise HTTPException(403, "CSRF token missing / token CSRF tidak ada")
         form = await self.form(request, expected, max_files=0, max_fields=5)
         client = request.client.host if request.client else ""
-        token = self.accounts.login(
-            str(form.get("username", ""))[:64], str(form.get("password", ""))[:1024], client
+        token = await run_in_threadpool(  # argon2 takes its time: not on the event loop
+            self.accounts.login,
+            str(form.get("username", ""))[:64],
+            str(form.get("password", ""))[:1024],
+            client,
         )
         if token is None:
             fresh = secrets.token_urlsafe(24)
@@ -230,7 +234,7 @@ class Portal:
                     str(form.get("petugas", "")) or user.full_name,
                     str(form.get("catatan", "")),
                 )
-            placed = place(self.settings, unit, files, manifest)
+            placed = await run_in_threadpool(place, self.settings, unit, files, manifest)
         except UploadError as exc:
             self.accounts.audit("upload_refused", user.username, f"{unit}: {exc.english}")
             return self._unit_page(user, csrf, unit, 400, error=exc)
@@ -268,7 +272,7 @@ class Portal:
         if action not in actions:
             raise HTTPException(400)
         period, note = str(form.get("period", "")), str(form.get("note", ""))
-        self.decisions.ask(user, action, code, period, note)
+        await run_in_threadpool(self.decisions.ask, user, action, code, period, note)
         return RedirectResponse(f"/{back}/{code}?m=decision", 303)
 
     # --- a region: the walidata's view -------------------------------------------------------
@@ -303,9 +307,6 @@ class Portal:
             csrf,
             region=region,
             pages=pages,
-            measures=MEASURES,
-            sudden_words=SUDDEN,
-            levels=LEVELS,
             regencies=sorted(
                 {u[:5] for u in submitting_units() if region == "64" and covers(region, u)}
             ),
@@ -354,7 +355,7 @@ class Portal:
         if table not in PUBLISHED_TABLES or not self.settings.published_db.exists():
             raise HTTPException(404)
         return Response(
-            exports.table_csv(self.settings, table),
+            await run_in_threadpool(exports.table_csv, self.settings, table),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{table}.csv"'},
         )
@@ -363,7 +364,7 @@ class Portal:
         self.user(request)
         if not self.settings.published_db.exists():
             raise HTTPException(404)
-        path = exports.workbook(self.settings)
+        path = await run_in_threadpool(exports.workbook, self.settings)
         name = f"satudata-{current_id(self.settings) or 'publication'}.xlsx"
         return FileResponse(
             path,

@@ -79,10 +79,13 @@ LOG_DESCRIPTIONS = {
 }
 
 
-def _descriptions() -> dict[str, dict[str, str]]:
-    """table -> {"": the table's description, column: its description}, from the dbt docs
-    (the manifest the warehouse was built from)."""
-    manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+def _descriptions(settings: Settings, run_id: str) -> dict[str, dict[str, str]]:
+    """table -> {"": the table's description, column: its description}, from the dbt docs of
+    the manifest this run's dbt build wrote (``dbt/runs/<run id>``), else the project's. The
+    project's own target folder is rewritten by any ``satudata prepare`` meanwhile."""
+    built = settings.home / "dbt" / "runs" / run_id / "manifest.json"
+    path = built if built.exists() else DBT_PROJECT_DIR / "target" / "manifest.json"
+    manifest = json.loads(path.read_text())
     found = {"publication_log": LOG_DESCRIPTIONS}
     for table in PUBLISHED_TABLES:
         node = manifest["nodes"][f"model.satudata.{table}"]
@@ -250,7 +253,7 @@ def publish(
                 f"f.* exclude (region_code) from {table} as f "
                 "left join dim_region as r on r.region_code = f.region_code"
             )
-        descriptions = _descriptions()
+        descriptions = _descriptions(settings, run_id)
         dictionary = _describe(con, descriptions)
         counts = {}
         for table in [*PUBLISHED_TABLES, "publication_log"]:
