@@ -41,7 +41,7 @@ POPULATION = {
     "64.74": 185_000,
 }
 MEAN_HOUSEHOLD_SIZE = 3.49
-SCALES = {"bontang": 0.01, "kaltim": 1.0, "kaltim2x": 2.0}  # kaltim2x: benchmarks only
+SCALES = {"bontang": 0.01, "kaltim": 1.0, "kaltim2x": 2.0, "kaltim10x": 10.0}  # 2x, 10x: benchmarks
 SIGMA = 0.55  # spread of log per-capita expenditure
 
 FIRST = (  # names, space-separated

@@ -4,12 +4,18 @@ A run killed with -9 cannot stop its children: its dbt would go on writing ``bui
 (holding DuckDB's lock on it) while the next run starts. Linux can signal a child when its
 parent dies (``PR_SET_PDEATHSIG``); this launcher asks for SIGKILL, then becomes dbt (``exec``
 keeps the request). It imports nothing heavy, so that it takes its place within milliseconds.
+
+dagster-dbt asks ``dbt --version`` before every invocation, only to read the version number;
+dbt's own answer imports dbt and asks the package index for the newest release (two seconds a
+night, and a request to the network). The launcher answers it from the installed packages'
+metadata, in dbt's words, and passes everything else to dbt.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+from importlib import metadata
 import signal
 import sys
 from pathlib import Path
@@ -32,7 +38,18 @@ def die_with_parent() -> None:
         sys.exit(1)
 
 
+def installed_versions() -> str:
+    """What ``dbt --version`` says of the installed dbt, without asking for the newest."""
+    return (
+        f"Core:\n  - installed: {metadata.version('dbt-core')}\n\n"
+        f"Plugins:\n  - duckdb: {metadata.version('dbt-duckdb')}"
+    )
+
+
 def dbt_main() -> None:
+    if sys.argv[1:] == ["--version"]:
+        print(installed_versions())
+        return
     die_with_parent()
     dbt = Path(sys.executable).with_name("dbt")
     os.execv(dbt, [str(dbt), *sys.argv[1:]])

@@ -43,6 +43,22 @@ def test_windows_1252_with_semicolons_crlf_and_curly_quotes_is_read(settings, in
     assert query("select expenditure_per_capita from raw.households where line = 3") == [(1250000,)]
 
 
+def test_a_windows_1252_byte_only_on_the_last_line_is_found_and_the_file_read_as_such(
+    settings, ingest, query
+):
+    """DuckDB checks every byte as UTF-8 while it reads; one byte that is not, far into the
+    file and inside quotes, makes it read the file again as Windows-1252."""
+    data = register(households=2000)
+    data["keluarga"][-1]["nama_kepala"] = "Ma’ruf, “Daeng”"  # (quoted: it holds a comma)
+    write_submission(settings.landing, "s", data, encoding="cp1252")
+    assert b"\x92" in (settings.landing / "s" / "keluarga.csv").read_bytes()[-200:]
+    [outcome] = ingest()
+    assert outcome.status == "accepted", outcome.detail
+    assert outcome.counts["keluarga"]["encoding"] == "windows-1252"
+    assert outcome.counts["anggota"]["encoding"] == "utf-8"
+    assert counts(query) == (2000, 4000, 2000)
+
+
 def test_bom_and_headers_in_any_case_with_spaces_are_read(settings, ingest, query):
     headers = {t: [f"  {c.upper()} " for c in cols] for t, cols in COLUMNS.items()}
     write_submission(settings.landing, "s", register(), bom=True, headers=headers)
@@ -162,7 +178,9 @@ def test_file_in_neither_utf8_nor_windows_1252_is_quarantined(settings, ingest):
     folder = write_submission(settings.landing, "s", register())
     text = (folder / "keluarga.csv").read_bytes()
     (folder / "keluarga.csv").write_bytes(text.replace(b"Kepala 1,", b"Kepala \x81\x8d,", 1))
-    assert _quarantined(settings, ingest).reason_code == "FILE_UNREADABLE"
+    outcome = _quarantined(settings, ingest)
+    assert outcome.reason_code == "FILE_UNREADABLE"
+    assert "neither UTF-8 nor Windows-1252" in outcome.detail
 
 
 def test_empty_keluarga_is_quarantined(settings, ingest):

@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -400,6 +401,34 @@ def test_the_nightly_dbt_build_leaves_the_unit_tests_out(built_home):
     results = json.loads((run / "run_results.json").read_text())["results"]
     kinds = {r["unique_id"].split(".")[0] for r in results}
     assert kinds == {"seed", "model", "test"}
+
+
+def test_the_nightly_dbt_log_keeps_warnings_and_errors_only(built_home):
+    [run] = list((built_home / "dbt" / "runs").iterdir())
+    log = run / "dbt.log"
+    lines = log.read_text().splitlines() if log.exists() else []
+    levels = {json.loads(line)["info"]["level"] for line in lines if line.strip()}
+    assert levels <= {"warn", "error"}, levels
+
+
+def test_dbt_version_is_answered_from_the_installed_packages_without_importing_dbt():
+    """dagster-dbt asks `dbt --version` before each invocation; the launcher answers it."""
+    from importlib import metadata
+
+    done = subprocess.run(
+        [DBT_EXECUTABLE, "--version"], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert f"installed: {metadata.version('dbt-core')}" in done.stdout
+    assert f"duckdb: {metadata.version('dbt-duckdb')}" in done.stdout
+    probe = (
+        "import sys; sys.argv = ['satudata-dbt', '--version']; "
+        "from orchestration.launcher import dbt_main; dbt_main(); "
+        "print(sorted(m for m in sys.modules if m == 'dbt' or m.startswith('dbt.')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_every_dbt_model_and_seed_shows_its_row_count_and_columns_in_dagster(built_home, warehouse):

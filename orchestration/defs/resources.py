@@ -1,13 +1,11 @@
-"""Dagster resources: the data root every asset works under, and dbt."""
+"""The data root every asset works under, as a Dagster resource (dbt's: ``dbt_project.py``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
-from orchestration.defs.dbt_project import DBT_EXECUTABLE, dbt_project
 from orchestration.settings import Settings
 
 
@@ -19,6 +17,3 @@ class SatudataResource(dg.ConfigurableResource):
     def settings(self) -> Settings:
         return Settings(Path(self.home).resolve()) if self.home else Settings.from_env()
 
-
-def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)

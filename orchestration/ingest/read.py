@@ -9,7 +9,6 @@ value means.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import datetime as dt
 import io
@@ -151,17 +150,8 @@ def _check_not_binary(path: Path) -> None:
         raise QuarantineError("FILE_UNREADABLE", f"{path.name} is a binary file, not CSV text")
 
 
-def _utf8_or_transcode(path: Path, workdir: Path) -> tuple[Path, str]:
-    """UTF-8 files are read in place; Windows-1252 ones are transcoded to UTF-8 first."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    try:
-        with open(path, "rb") as handle:
-            while chunk := handle.read(CHUNK):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-        return path, "utf-8"
-    except UnicodeDecodeError:
-        pass
+def _transcode(path: Path, workdir: Path) -> Path:
+    """A Windows-1252 file as UTF-8 (DuckDB's own ``latin-1`` reader is not Windows-1252)."""
     target = workdir / f"{path.stem}.utf8.csv"
     try:
         with (
@@ -174,7 +164,7 @@ def _utf8_or_transcode(path: Path, workdir: Path) -> tuple[Path, str]:
             "FILE_UNREADABLE",
             f"{path.name} is neither UTF-8 nor Windows-1252 text (byte {exc.start})",
         ) from exc
-    return target, "windows-1252"
+    return target
 
 
 def _header(path: Path) -> tuple[list[str], str]:
@@ -213,12 +203,34 @@ def _project(
     return [n for n in wanted if n in present], ignored
 
 
+class _NotUtf8(Exception):
+    pass
+
+
 def read_csv_table(
     con: duckdb.DuckDBPyConnection, table: str, path: Path, wanted: list[str], workdir: Path
 ) -> SourceTable:
+    """DuckDB reads the file as UTF-8, checking every byte as it goes; a file that is not
+    UTF-8 is read again as Windows-1252, transcoded."""
     _check_not_binary(path)
-    readable, encoding = _utf8_or_transcode(path, workdir)
-    header, delimiter = _header(readable)
+    try:
+        return _read_csv(con, table, path, path, "utf-8", wanted)
+    except _NotUtf8:
+        return _read_csv(con, table, path, _transcode(path, workdir), "windows-1252", wanted)
+
+
+def _read_csv(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    path: Path,
+    readable: Path,
+    encoding: str,
+    wanted: list[str],
+) -> SourceTable:
+    try:
+        header, delimiter = _header(readable)
+    except UnicodeDecodeError as exc:
+        raise _NotUtf8 from exc
     columns = {f"c{i}": "VARCHAR" for i in range(len(header))}
     raw = f"raw_src_{table}"
     try:
@@ -229,6 +241,8 @@ def read_csv_table(
             {"path": str(readable), "delim": delimiter, "columns": columns},
         )
     except duckdb.Error as exc:
+        if isinstance(exc, duckdb.InvalidInputException) and "Invalid unicode" in str(exc):
+            raise _NotUtf8 from exc
         first_line = str(exc).strip().splitlines()[0]
         raise QuarantineError("FILE_UNREADABLE", f"{path.name}: {first_line}") from exc
     # rowid follows the file's order (insertion order is preserved): the header is line 1

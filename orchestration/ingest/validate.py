@@ -87,9 +87,10 @@ def _judge(table: str, col: Column, ctx: Manifest) -> str:
     match col.kind:
         case "kk" | "nik":
             invalid = "'KK_INVALID'" if col.kind == "kk" else "'NIK_INVALID'"
-            whens += [
+            whens += [  # (the pattern tried only on values that are not a valid id)
+                f"when {v} is not null then null",
                 f"when sd_numeric_id({c}) then 'ID_NOT_TEXT'",
-                f"when {v} is null then {invalid}",
+                f"else {invalid}",
             ]
         case "desa":
             prefix = _lit(ctx.unit_code + ".")
