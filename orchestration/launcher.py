@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import ctypes
 import os
-from importlib import metadata
 import signal
 import sys
+from importlib import metadata
 from pathlib import Path
 
 # Set by the process that starts dbt (the warehouse step) to its own pid: a parent that died

@@ -36,7 +36,7 @@ def when_dbt_builds():
         for proc in pathlib.Path("/proc").iterdir():
             try:
                 stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-                if int(stat[1]) == os.getpid() and b"dbt\\x00build" in (proc / "cmdline").read_bytes():
+                if int(stat[1]) == os.getpid() and b"\\x00build\\x00" in (proc / "cmdline").read_bytes():
                     die()
             except (OSError, ValueError):
                 pass

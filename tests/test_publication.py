@@ -264,7 +264,7 @@ def test_a_run_killed_mid_way_leaves_the_previous_publication_intact_and_the_nex
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 120
     # dbt's build has started (the launcher, or dbt after the launcher's exec)
-    while not _dbt_processes(home, b"dbt\x00build") and time.monotonic() < deadline:
+    while not _dbt_processes(home, b"\x00build\x00") and time.monotonic() < deadline:
         time.sleep(0.02)
     assert process.poll() is None, "the run ended before dbt started"
     os.kill(process.pid, signal.SIGKILL)

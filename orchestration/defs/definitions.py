@@ -10,8 +10,8 @@ import dagster as dg
 from orchestration.defs.assets import forum, ingestion, publication
 from orchestration.defs.assets.warehouse import warehouse_assets
 from orchestration.defs.checks import great_expectations_checks
-from orchestration.defs.jobs import ingest_job, nightly_job, signoff_job
 from orchestration.defs.dbt_project import dbt_resource
+from orchestration.defs.jobs import ingest_job, nightly_job, signoff_job
 from orchestration.defs.resources import SatudataResource
 from orchestration.defs.schedules import nightly_schedule
 from orchestration.defs.sensors import email_on_run_failure, landing_sensor, publish_after_signoff

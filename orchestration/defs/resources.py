@@ -16,4 +16,3 @@ class SatudataResource(dg.ConfigurableResource):
 
     def settings(self) -> Settings:
         return Settings(Path(self.home).resolve()) if self.home else Settings.from_env()
-

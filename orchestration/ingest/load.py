@@ -81,6 +81,16 @@ LOAD_SQL = {
 }
 
 
+def pseudonymise_rejects(con: duckdb.DuckDBPyConnection, pseudo: Pseudonymiser) -> None:
+    """Each personal value of the temp table ``rejects`` gets its pseudonym (``pseudonym``, 32
+    hexadecimal characters), once: the report tags masked values with its first four, and
+    ``record`` keeps it in place of the value."""
+    con.execute("alter table rejects add column if not exists pseudonym varchar")
+    con.execute(
+        f"update rejects set pseudonym = {pseudo.hex_sql('value')} where personal", pseudo.params
+    )
+
+
 KEY_CHECK = b"satudata: the key these pseudonyms were made with"
 
 
@@ -221,13 +231,13 @@ def record(
                 "where submission_id = ?",
                 [sub.submission_id, sub.replaces],
             )
-        if sub.counts:
+        if sub.counts:  # (pseudonyms made by ``pseudonymise_rejects``)
             con.execute(
                 "insert into raw.rejects select $sid, table_name, line, column_name, "
                 "case when column_name in ('nama', 'nama_kepala') then null "  # names: never kept
-                f"when personal then {pseudo.hex_sql('value')} else value end, reason_code "
+                "when personal then pseudonym else value end, reason_code "
                 "from rejects",
-                {"sid": sub.submission_id, **pseudo.params},
+                {"sid": sub.submission_id},
             )
         columns = ", ".join(f"${name} as {name}" for name in register)
         con.execute(f"insert into raw.submissions by name select {columns}", register)

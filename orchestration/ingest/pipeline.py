@@ -276,8 +276,9 @@ class Ingestor:
         else:
             sub.status, sub.replaces, sub.replaced_by, sub.held_by = load.decide(con, sub.manifest)
         unit_name = self.units.get(sub.unit_code or "")
-        tags = (self.pseudo.hex_sql("value"), self.pseudo.params)
-        report = write_submission_report(con, sub, self.settings.reports, unit_name, tags)
+        if sub.counts:
+            load.pseudonymise_rejects(con, self.pseudo)
+        report = write_submission_report(con, sub, self.settings.reports, unit_name)
         load.record(con, sub, self.pseudo, str(report))
         self._leave_landing(sub, report)
         return Outcome(
@@ -340,6 +341,7 @@ def _drop_working_tables(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(f"drop view if exists src_{table}")
         for name in (
             "rejects",
+            "listed",
             "kk_keys",
             *(f"{p}_{t}" for p in ("raw_src", "chk") for t in TABLES),
         ):

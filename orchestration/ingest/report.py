@@ -39,30 +39,38 @@ RANGE_LIMIT = 20  # line ranges shown per group
 # bantuan, each ORPHAN after the other faults and naming the keluarga line that caused it), in
 # the order of the file. Personal values are masked (the operator finds the row by its line): a
 # number of more than 6 characters keeps its first 4 and last 2, anything else (a name, say)
-# is all stars; a short keyed tag (``#3fa9``, from the value's pseudonym) tells two masked
-# values apart without revealing either. Written by DuckDB itself (a quarantined kabupaten has
-# hundreds of thousands of rejected cells).
-REJECTS_SQL = """
-    select r.table_name as "table", r.line, r.column_name as "column",
+# is all stars; a short keyed tag (``#3fa9``, the first characters of the value's pseudonym,
+# ``load.pseudonymise_rejects``) tells two masked values apart without revealing either.
+# Made once per report as the temp table ``listed`` (a quarantined kabupaten has hundreds of
+# thousands of rejected cells), which the groups, the first cells and the CSV read.
+LISTED_SQL = """
+    create or replace temp table listed as
+    select row_number() over (
+               order by case r.table_name when 'keluarga' then 1 when 'anggota' then 2 else 3 end,
+                        r.reason_code = 'ORPHAN', r.line, r.column_name) as position,
+           r.table_name as "table", r.line, r.column_name as "column",
            case when r.value is null or not r.personal then r.value
                 when length(r.value) <= 6 or not regexp_full_match(r.value, '[0-9][0-9.,eE+-]*')
-                    then repeat('*', length(r.value)) || ' #' || r.tag
+                    then repeat('*', length(r.value)) || ' #' || left(r.pseudonym, 4)
                 else left(r.value, 4) || repeat('*', length(r.value) - 6) || right(r.value, 2)
-                    || ' #' || r.tag
+                    || ' #' || left(r.pseudonym, 4)
            end as value,
-           r.reason_code, r.cause_line as caused_by_keluarga_line,
+           r.reason_code, r.cause_line as caused_by_keluarga_line
+    from rejects r
+"""
+# The listing with each reason's words, in its order (the CSV has every cell, the page the first).
+LISTING_SQL = """
+    select l."table", l.line, l."column", l.value, l.reason_code, l.caused_by_keluarga_line,
            m.message_id, m.message_en, m.fix_id, m.fix_en
-    from rejects r join reason_messages m using (reason_code)
-    order by case r.table_name when 'keluarga' then 1 when 'anggota' then 2 else 3 end,
-             r.reason_code = 'ORPHAN', r.line, r.column_name
+    from listed l join reason_messages m using (reason_code)
+    order by l.position
 """
 
 
 # Rejected cells grouped by table, column and reason, with their lines as ranges ("4–10, 12"),
 # the first masked values, and for ORPHANs the keluarga lines behind them; in the order above.
-GROUPS_SQL = f"""
-    with listed as (select * from ({REJECTS_SQL})),
-    islands as (
+GROUPS_SQL = """
+    with islands as (
         select "table", "column", reason_code, line,
                line - row_number() over (partition by "table", "column", reason_code
                                          order by line) as island
@@ -83,21 +91,17 @@ GROUPS_SQL = f"""
         select "table", "column", reason_code, count(*) as rows,
                list(value order by line)[1:3] as examples,
                list(distinct caused_by_keluarga_line order by caused_by_keluarga_line)
-                   filter (where caused_by_keluarga_line is not null) as caused_by_keluarga_lines,
-               any_value(message_id) as message_id, any_value(message_en) as message_en
+                   filter (where caused_by_keluarga_line is not null) as caused_by_keluarga_lines
         from listed group by all
     )
-    select d.*, l.ranges from details d join lines l using ("table", "column", reason_code)
+    select d."table", d."column", d.reason_code, d.rows, d.examples, d.caused_by_keluarga_lines,
+           m.message_id, m.message_en, l.ranges
+    from details d
+    join lines l using ("table", "column", reason_code)
+    join reason_messages m using (reason_code)
     order by case d."table" when 'keluarga' then 1 when 'anggota' then 2 else 3 end,
              d.reason_code = 'ORPHAN', l.first_line, d."column"
 """
-
-
-def tag_rejects(con: duckdb.DuckDBPyConnection, tag_sql: str, params: dict) -> None:
-    """Give each personal value of the temp table ``rejects`` its tag: the first 4 hexadecimal
-    characters of its pseudonym (``tag_sql``, an expression of ``value`` with ``params``)."""
-    con.execute("alter table rejects add column if not exists tag varchar")
-    con.execute(f"update rejects set tag = left({tag_sql}, 4) where personal", params)
 
 
 def install_reasons(con: duckdb.DuckDBPyConnection) -> None:
@@ -113,13 +117,15 @@ def install_reasons(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def reject_summary(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, int], list[dict], list[dict]]:
-    """From the temp table ``rejects``: the count per reason, the groups, and the first rows."""
+    """From the temp table ``rejects``: the count per reason, the groups, and the first rows
+    (and the temp table ``listed``, which ``write_report`` writes to the CSV)."""
+    con.execute(LISTED_SQL)
     by_reason = dict(
         con.execute(
             "select reason_code, count(*) from rejects group by all order by reason_code"
         ).fetchall()
     )
-    return by_reason, rows(con, GROUPS_SQL), rows(con, f"{REJECTS_SQL} limit {LISTED_ROWS}")
+    return by_reason, rows(con, GROUPS_SQL), rows(con, f"{LISTING_SQL} limit {LISTED_ROWS}")
 
 
 def report_path(reports: Path, sub: Submission) -> Path:
@@ -132,12 +138,8 @@ def write_submission_report(
     sub: Submission,
     reports: Path,
     unit_name: str | None,
-    tags: tuple[str, dict] | None = None,
 ) -> Path:
-    """The operator's report of a decided submission (JSON + HTML); returns the JSON's path.
-    ``tags``: the SQL and parameters of the pseudonym that tags masked values."""
-    if sub.counts and tags:
-        tag_rejects(con, *tags)
+    """The operator's report of a decided submission (JSON + HTML); returns the JSON's path."""
     by_reason, groups, first_rejects = reject_summary(con) if sub.counts else ({}, [], [])
     manifest = sub.manifest
     report = build_report(
@@ -192,7 +194,7 @@ def write_report(
     first_rejects: list[dict] = (),
 ) -> Path:
     """``<stem>.json`` and ``<stem>.html`` in ``folder``, and with rejected cells
-    ``<stem>.rejects.csv``: every one of them (the temp table ``rejects`` on ``con``), written by
+    ``<stem>.rejects.csv``: every one of them (the temp table ``listed`` on ``con``), written by
     DuckDB. The JSON and the page stay small: groups, and the first cells one by one."""
     folder.mkdir(parents=True, exist_ok=True)
     total = sum(report["rejects_by_reason"].values())
@@ -200,7 +202,7 @@ def write_report(
     if con is not None:
         listing = folder / f"{stem}.rejects.csv"
         target = str(listing).replace("'", "''")
-        con.execute(f"copy ({REJECTS_SQL}) to '{target}' (header, delimiter ',')")
+        con.execute(f"copy ({LISTING_SQL}) to '{target}' (header, delimiter ',')")
         report["rejects_file"] = listing.name
     return _write_json_and_page(report, folder, stem)
 
