@@ -59,6 +59,34 @@ def test_rule_rejects_the_offending_row_with_its_reason(
     assert rejects == [(table, row + 2, column, reason)]  # line 1 is the header
 
 
+def test_each_rejected_cell_once_and_one_accepted_row_per_key(settings, ingest, query):
+    """What the warehouse relies on without testing it each night (the staging views of the
+    rows: dbt_project/models/staging/_raw__models.yml), with faults that meet in one row."""
+    data = register(households=60)
+    data["keluarga"][1]["no_kk"] = data["keluarga"][0]["no_kk"]  # both rejected, members ORPHAN
+    data["keluarga"][2]["desil"] = "11"  # two faults in one row
+    data["keluarga"][2]["pengeluaran_per_kapita"] = "-5"
+    data["anggota"][7]["nik"] = data["anggota"][6]["nik"]  # a NIK twice
+    data["anggota"][9]["no_kk"] = "12345"  # two faults in one row
+    data["anggota"][9]["tanggal_lahir"] = "31/02/1990"
+    data["bantuan"][5]["nilai"] = "banyak"
+    write_submission(settings.landing, "s", data)
+    [outcome] = ingest()
+    assert outcome.status == "accepted", outcome.detail
+    [(cells, distinct)] = query(
+        "select count(*), count(distinct (submission_id, table_name, line, column_name)) "
+        "from raw.rejects"
+    )
+    assert cells == distinct > 8
+    for table, key in (("households", "household_key"), ("members", "person_key"),
+                       ("receipts", "line")):  # fmt: skip
+        [(rows, keys)] = query(
+            f"select count(*), count(distinct (submission_id, {key})) from raw.{table}"
+        )
+        assert rows == keys > 0, table
+    assert query("select count(*) from raw.rejects where reason_code is null") == [(0,)]
+
+
 def test_child_under_15_must_not_have_employment_status(settings, ingest, query):
     data = register()
     child = nik("64.74.02", 99, birth="010115")

@@ -1,8 +1,10 @@
-with households as (
+-- DuckDB materializes a CTE that is read more than once; households and members are read whole
+-- by several of the queries below, and reading the tables again costs less than copying them
+with households as not materialized (
     select * from {{ ref('int_households_classified') }}
 ),
 
-members as (
+members as not materialized (
     select * from {{ ref('int_members_aged') }}
 ),
 
