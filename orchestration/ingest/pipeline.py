@@ -34,7 +34,7 @@ import os
 import shutil
 import tempfile
 import threading
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,9 +123,10 @@ class Ingestor:
     def run(self) -> list[Outcome]:
         """Every ready submission, two at a time (``SATUDATA_INGEST_WORKERS``).
 
-        Each is archived first, here and in arrival order; then read, validated and loaded on a
-        connection of its own. Submissions of one unit and period are decided and loaded in the
-        order they arrived (``_ArrivalOrder``), exactly as one at a time would be.
+        Each is archived here, in arrival order, while the workers read, validate and load the
+        ones archived before it, each on a connection of its own. Submissions of one unit and
+        period are decided and loaded in the order they arrived (``_ArrivalOrder``), exactly as
+        one at a time would be.
         """
         with build_lock(self.settings):
             for stale in self._tmp().glob("ingest-*"):  # left by a run that was killed
@@ -142,26 +143,12 @@ class Ingestor:
     def _run(self, con: duckdb.DuckDBPyConnection) -> list[Outcome]:
         entries = landing.discover(self.settings.landing)
         outcomes: list[Outcome | None] = [None] * len(entries)
-        batch: list[tuple[int, Received]] = []
-        repeated: list[tuple[int, Received]] = []
-        for index, entry in enumerate(entries):
-            now = self.now or dt.datetime.now(dt.UTC)
-            try:
-                landing.check_no_links(entry)
-                received = archive_submission(entry, self.settings.archive, now)
-            except Exception as exc:  # noqa: BLE001 - a fault of one entry is that entry's alone
-                self._raise_if_machine(exc)
-                outcomes[index] = self._refuse(con, entry, now, exc)
-                continue
-            if any(r.submission_id == received.submission_id for _, r in batch):
-                repeated.append((index, received))  # the same bytes twice: see below
-                continue
-            outcomes[index] = self._duplicate(con, received)
-            if outcomes[index] is None:
-                batch.append((index, received))
-        order = _ArrivalOrder(len(batch))
+        order = _ArrivalOrder(len(entries))  # positions: the entries' arrival order
         local = threading.local()
         cursors: list[duckdb.DuckDBPyConnection] = []
+        futures: dict[int, Future] = {}
+        first_copy: set[str] = set()
+        repeated: list[tuple[int, Received]] = []
 
         def one(position: int, received: Received) -> Outcome:
             if not hasattr(local, "con"):
@@ -174,27 +161,63 @@ class Ingestor:
             finally:
                 order.finished(position)
 
+        pool = ThreadPoolExecutor(min(self.settings.ingest_workers, max(1, len(entries))))
         try:
-            with ThreadPoolExecutor(min(self.settings.ingest_workers, max(1, len(batch)))) as pool:
-                futures = [pool.submit(one, k, r) for k, (_, r) in enumerate(batch)]
-                for future in as_completed(futures):
-                    if future.exception() is not None:  # stop as one at a time would
-                        for k, other in enumerate(futures):
-                            if other.cancel():
-                                order.finished(k)
-                        break
+            # archived here, in arrival order, while the workers ingest the ones before
+            for index, entry in enumerate(entries):
+                if any(f.done() and f.exception() for f in futures.values()):
+                    break  # stop as one at a time would
+                received = self._archive(con, entry, index, outcomes)
+                if received is None:
+                    order.finished(index)
+                elif received.submission_id in first_copy:
+                    order.finished(index)
+                    repeated.append((index, received))  # the same bytes twice: see below
+                else:
+                    first_copy.add(received.submission_id)
+                    futures[index] = pool.submit(one, index, received)
+            for future in as_completed(futures.values()):
+                if future.exception() is not None:
+                    break
         finally:
+            for index, future in futures.items():  # after a failure: what has not started
+                if future.cancel():
+                    order.finished(index)
+            pool.shutdown(wait=True)
             for cursor in cursors:
                 cursor.close()
-        errors = [f.exception() for f in futures if not f.cancelled() and f.exception()]
+        done = [(i, f) for i, f in futures.items() if not f.cancelled()]
+        errors = [f.exception() for _, f in done if f.exception()]
         if errors:
             raise errors[0]
-        for (index, _), future in zip(batch, futures, strict=True):
+        for index, future in done:
             outcomes[index] = future.result()
         # a second copy of bytes that arrived twice in one batch: the first is in the register now
         for index, received in repeated:
             outcomes[index] = self._duplicate(con, received)
         return [o for o in outcomes if o is not None]
+
+    def _archive(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        entry: Path,
+        index: int,
+        outcomes: list[Outcome | None],
+    ) -> Received | None:
+        """The entry archived, or None when it is already decided: refused (its outcome
+        recorded) or received before (a duplicate)."""
+        now = self.now or dt.datetime.now(dt.UTC)
+        try:
+            landing.check_no_links(entry)
+            received = archive_submission(entry, self.settings.archive, now)
+        except Exception as exc:  # noqa: BLE001 - a fault of one entry is that entry's alone
+            self._raise_if_machine(exc)
+            outcomes[index] = self._refuse(con, entry, now, exc)
+            return None
+        outcomes[index] = self._duplicate(con, received)
+        if outcomes[index] is not None:
+            return None
+        return received
 
     def _duplicate(self, con: duckdb.DuckDBPyConnection, received: Received) -> Outcome | None:
         """The outcome of a submission already in the register, or None."""
