@@ -6,7 +6,7 @@ For each scale: generates the demo submissions once (cached in benchmarks/cache/
 - pipeline: `satudata run` from a fresh SATUDATA_HOME holding them (written to disk before
   the clock starts), timed end to end, with the time of each stage (Dagster step stats) and
   the peak resident memory of the whole process tree (summed over all its processes, sampled
-  from /proc); best of two (at kaltim10x, 11 M households and 35 M people, one);
+  from /proc); best of two (at kaltim10x, 11.6 M households and 40 M people, one);
 - floor: benchmarks/floor.sql in one DuckDB connection on the same files (read and type
   every column, HMAC pseudonyms, fct_poverty / fct_employment / fct_program_coverage at
   every level); best of two, taken in turns with the pipeline's two runs;

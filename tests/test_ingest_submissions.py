@@ -240,7 +240,7 @@ def test_the_report_lists_every_rejected_cell_in_file_order_masked_and_in_both_l
 
 
 def test_the_report_puts_root_causes_first_tells_masked_values_apart_and_speaks_wita(
-    settings, ingest
+    settings, ingest, query
 ):
     data = register()
     data["keluarga"][2]["kode_desa"] = "64.74.02.9999"  # line 4: its members become orphans
@@ -264,6 +264,13 @@ def test_the_report_puts_root_causes_first_tells_masked_values_apart_and_speaks_
     nik = {r["line"]: r["value"] for r in rejects if r["column"] == "nik"}
     assert nik[2] == nik[3] != nik[4] == nik[5]  # same value, same tag; another, another tag
     assert nik[2][:-4] == nik[4][:-4]  # (the masks alone look alike)
+    # the tag is the start of the pseudonym the warehouse keeps for the value: one HMAC for both
+    pseudonym = hmac.new(TEST_KEY.encode(), b"6474021505900199", hashlib.sha256).hexdigest()[:32]
+    assert nik[2].endswith("#" + pseudonym[:4])
+    assert query(
+        "select distinct value from raw.rejects where table_name = 'anggota' and line in (2, 3) "
+        "and column_name = 'nik'"
+    ) == [(pseudonym,)]
     page = Path(outcome.report_path).with_suffix(".html").read_text(encoding="utf-8")
     assert "Caused by keluarga line 4" in page
     assert "2025-04-03 09:12 WITA" in page  # dikirim_pada as sent, in WITA

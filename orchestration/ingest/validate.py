@@ -88,9 +88,8 @@ def _judge(table: str, col: Column, ctx: Manifest) -> str:
         case "kk" | "nik":
             invalid = "'KK_INVALID'" if col.kind == "kk" else "'NIK_INVALID'"
             whens += [  # (the pattern tried only on values that are not a valid id)
-                f"when {v} is not null then null",
-                f"when sd_numeric_id({c}) then 'ID_NOT_TEXT'",
-                f"else {invalid}",
+                f"when {v} is null and sd_numeric_id({c}) then 'ID_NOT_TEXT'",
+                f"when {v} is null then {invalid}",
             ]
         case "desa":
             prefix = _lit(ctx.unit_code + ".")

@@ -14,6 +14,7 @@ import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 import duckdb
 
@@ -307,8 +308,6 @@ def _trend_charts(con: duckdb.DuckDBPyConnection, poverty: list[dict], short: di
 
 def _site(url: str) -> str:
     """``https://kaltim.antaranews.com/…`` → ``kaltim.antaranews.com``: a link's name."""
-    from urllib.parse import urlparse
-
     return urlparse(url).netloc.removeprefix("www.")
 
 
